@@ -1,0 +1,164 @@
+"""Where LayerLab keeps its files, and how it writes them so a crash never leaves half a file.
+
+Everything lives under one data directory (``LAYERLAB_HOME``, default a per-user data dir):
+``datasets/`` (prepared datasets), ``runs/`` (one directory per training job), ``cache/``
+(downloads) and ``scratch/`` (per-session uploads). Writers create a temporary sibling and
+rename it into place: rename is atomic on POSIX, so readers see the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dlcore import LayerLabError
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+
+
+def data_home() -> Path:
+    """The root of all LayerLab files: ``$LAYERLAB_HOME`` or ``~/.local/share/layerlab``."""
+    env = os.environ.get("LAYERLAB_HOME")
+    if env:
+        root = Path(env).expanduser()
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        root = Path(base) / "layerlab"
+    root.mkdir(parents=True, exist_ok=True)
+    return root.resolve()
+
+
+def subdir(name: str) -> Path:
+    path = data_home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def datasets_dir() -> Path:
+    return subdir("datasets")
+
+
+def runs_dir() -> Path:
+    return subdir("runs")
+
+
+def cache_dir() -> Path:
+    return subdir("cache")
+
+
+def scratch_dir() -> Path:
+    return subdir("scratch")
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Return ``name`` if it is a safe file name (lowercase letters, digits, - and _)."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise LayerLabError(
+            f"The {what} {name!r} cannot be used: use 1-48 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit (for example 'my-photos')."
+        )
+    return name
+
+
+def slugify(text: str) -> str:
+    """Turn free text (a file or folder name) into a safe dataset name."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")
+    return slug[:48] or "dataset"
+
+
+def new_id(prefix: str = "") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    atomic_write_bytes(path, json.dumps(payload, indent=2, sort_keys=True).encode())
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """Read a JSON file; ``default`` if it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return default
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """Append one JSON line. A crash can cut only the last line; ``read_jsonl`` skips it."""
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in lines:
+        with contextlib.suppress(json.JSONDecodeError):
+            records.append(json.loads(line))
+    return records
+
+
+@contextlib.contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """Build a directory under a temporary name and rename it to ``final`` only on success.
+
+    On any error (disk full included) the partial directory is removed, so no half-written
+    dataset or run is ever visible under its real name.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def dir_size(path: Path) -> int:
+    """Total bytes of the files under ``path``."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    """True when ``path`` resolves to a place inside ``root``."""
+    try:
+        Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return False
+    return True
