@@ -91,7 +91,8 @@ def validate_arrays(dataset: Dataset) -> None:
             raise LayerLabError(f"{split} has {len(x)} images but labels of shape {y.shape}.")
         if len(y) and (y.min() < 0 or y.max() >= len(dataset.classes)):
             raise LayerLabError(
-                f"{split} labels range {y.min()}..{y.max()}; expected 0..{len(dataset.classes) - 1}."
+                f"{split} labels range {y.min()}..{y.max()}; expected 0.."
+                f"{len(dataset.classes) - 1}, one per class."
             )
     if len(dataset.x_train) == 0 or len(dataset.x_val) == 0:
         raise LayerLabError("Train and validation splits must each hold at least one image.")

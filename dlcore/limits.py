@@ -36,9 +36,7 @@ class Limits:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if not isinstance(value, int | float) or value < 0:
-                raise LayerLabError(
-                    f"Limit {field.name}={value!r} is invalid: use a number >= 0."
-                )
+                raise LayerLabError(f"Limit {field.name}={value!r} is invalid: use a number >= 0.")
 
 
 def load_limits() -> Limits:

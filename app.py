@@ -1,0 +1,31 @@
+"""LayerLab: the frame of the app. Page config, the eight workflow steps, the shared sidebar.
+
+Run with ``streamlit run app.py``. No TensorFlow or Keras is imported here or by any page; only
+dlcore's model-loading functions import Keras, lazily, when a page needs a trained model.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+from pages.common import render_sidebar
+
+ASSETS = Path(__file__).parent / "assets"
+
+st.set_page_config(page_title="LayerLab", page_icon=str(ASSETS / "favicon.png"), layout="wide")
+st.logo(str(ASSETS / "logo.png"), icon_image=str(ASSETS / "favicon.png"))
+
+PAGES = [
+    st.Page("pages/start.py", title="Start", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="1 · Data", icon=":material/dataset:"),
+    st.Page("pages/explore.py", title="2 · Explore", icon=":material/image_search:"),
+    st.Page("pages/model.py", title="3 · Model", icon=":material/account_tree:"),
+    st.Page("pages/train.py", title="4 · Train", icon=":material/model_training:"),
+    st.Page("pages/evaluate.py", title="5 · Evaluate", icon=":material/analytics:"),
+    st.Page("pages/classify.py", title="6 · Classify", icon=":material/center_focus_strong:"),
+    st.Page("pages/experiments.py", title="7 · Experiments", icon=":material/table_chart:"),
+]
+
+page = st.navigation(PAGES)
+render_sidebar()
+page.run()

@@ -1,0 +1,94 @@
+"""The one place for backend-specific code: seeding, devices, GPU memory and out-of-memory errors.
+
+Everything else in dlcore speaks Keras 3 only, so ``KERAS_BACKEND=jax`` or ``torch`` also runs.
+TensorFlow is imported only when it is the Keras backend.
+"""
+
+from __future__ import annotations
+
+import sys
+
+OOM_MESSAGE = (
+    "Out of memory while training: use a smaller batch size or a smaller network (fewer "
+    "filters, units or layers), or a smaller image size."
+)
+_OOM_TEXT = ("RESOURCE_EXHAUSTED", "OUT_OF_MEMORY", "OOM WHEN ALLOCATING", "OUT OF MEMORY")
+
+
+def backend_name() -> str:
+    """The Keras backend in use: "tensorflow", "jax" or "torch"."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def configure(seed: int) -> str:
+    """Prepare this process for reproducible training and describe the device it will use,
+    e.g. "GPU (NVIDIA H100 80GB HBM3)" or "CPU". Call once, before building a model."""
+    import keras
+
+    devices = {"tensorflow": _configure_tensorflow, "jax": _jax_device, "torch": _torch_device}
+    device = devices.get(backend_name(), lambda: "CPU")()
+    keras.utils.set_random_seed(seed)  # Python, NumPy and the backend's generator
+    return device
+
+
+def _configure_tensorflow() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        # Grow GPU memory as needed so several jobs can share one GPU; TensorFlow refuses the
+        # change once the GPU is initialised, which only happens if this is called twice.
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass
+    tf.config.experimental.enable_op_determinism()
+    if not gpus:
+        return "CPU"
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return f"GPU ({details.get('device_name', gpus[0].name)})"
+
+
+def _jax_device() -> str:
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return "CPU"
+    return f"{device.platform.upper()} ({device.device_kind})"
+
+
+def _torch_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU ({torch.cuda.get_device_name(0)})"
+    return "CPU"
+
+
+def describe_error(exc: BaseException) -> str | None:
+    """A learner-friendly message if ``exc`` (or an error it was raised from) means the
+    device ran out of memory, whatever the backend; None otherwise."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if _is_out_of_memory(exc):
+            return OOM_MESSAGE
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    # A framework's error can only come from a framework already loaded: look it up, never import.
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(exc, tf.errors.ResourceExhaustedError):
+        return True
+    torch = sys.modules.get("torch")
+    oom_type = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    text = str(exc).upper()
+    return any(marker in text for marker in _OOM_TEXT)

@@ -1,0 +1,316 @@
+"""The ``dlcore`` command: the lab's functions for instructors and scripts.
+
+Exit codes: 0 success, 1 a job that failed or was cancelled, 2 bad usage or bad input (with a
+one-line message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from dlcore import LayerLabError
+
+RESIZE_MODES = ("squash", "crop", "fill", "half_crop")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 32x32") from None
+    return width, height
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def cmd_datasets(args) -> int:
+    from dlcore.builtin import list_datasets
+
+    rows = list_datasets()
+    for row in rows:
+        row["shape"] = "x".join(str(v) for v in row.get("image_shape") or [])
+        row["images"] = row.get("num_images") or ""
+        row["classes"] = row.get("num_classes")
+    if args.json:
+        print(json.dumps(rows, default=str))
+    else:
+        _print_table(rows, ["name", "status", "classes", "shape", "images", "title"])
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from dlcore.builtin import fetch_dataset
+
+    for name in args.names:
+        dataset = fetch_dataset(name)
+        print(f"{name}: ready ({sum(len(y) for y in (dataset.y_train, dataset.y_val))} images)")
+    return 0
+
+
+def _progress(done: int, total: int, message: str) -> None:
+    print(f"\r{done}/{total} {message[:60]:<60}", end="", file=sys.stderr, flush=True)
+
+
+def cmd_import(args) -> int:
+    from dlcore import importer
+    from dlcore.images import PrepSettings
+
+    source = Path(args.path)
+    if not source.exists():
+        raise LayerLabError(f"{source} does not exist; give a folder, a .zip or an .npz file.")
+    common = {"val_percent": args.val_percent, "test_percent": args.test_percent}
+    common["owner"] = args.owner
+    if source.suffix.lower() == ".npz":
+        settings = None
+        if args.size or args.grayscale:
+            width, height = args.size or (32, 32)
+            mode = "grayscale" if args.grayscale else "color"
+            settings = PrepSettings(mode, width, height, args.resize)
+        dataset = importer.import_npz(source, args.name, settings=settings, **common)
+    else:
+        width, height = args.size or (32, 32)
+        mode = "grayscale" if args.grayscale else "color"
+        settings = PrepSettings(mode, width, height, args.resize)
+        common |= {"min_per_class": args.min_per_class, "max_per_class": args.max_per_class}
+        if source.is_dir():
+            val = Path(args.val) if args.val else None
+            dataset = importer.import_folder(
+                source, args.name, settings, val_path=val, progress=_progress, **common
+            )
+        else:
+            dataset = importer.import_zip(source, args.name, settings, progress=_progress, **common)
+        print(file=sys.stderr)
+    manifest = dataset.manifest
+    print(f"{dataset.name}: {manifest.get('num_images')} images, classes {dataset.classes}")
+    for split, counts in manifest.get("counts", {}).items():
+        print(f"  {split}: {sum(counts.values())}")
+    for skipped in manifest.get("skipped", []):
+        print(f"  skipped {skipped['file']}: {skipped['reason']}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from dlcore import jobs
+    from dlcore.spec import Experiment, preset_experiment
+
+    if args.spec:
+        experiment = Experiment.from_json(Path(args.spec).read_text())
+    else:
+        overrides = {
+            key: value
+            for key, value in {
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "optimizer": args.optimizer,
+                "learning_rate": args.learning_rate,
+                "seed": args.seed,
+            }.items()
+            if value is not None
+        }
+        experiment = preset_experiment(args.model, args.dataset, **overrides)
+    if args.owner:
+        from dataclasses import replace
+
+        experiment = replace(experiment, owner=args.owner)
+    started = time.monotonic()
+    run_id = jobs.submit(experiment)
+    print(f"run {run_id} submitted", file=sys.stderr)
+    shown = {"epoch": 0}
+
+    def on_update(status: dict) -> None:
+        metrics = jobs.read_metrics(run_id)
+        epochs = metrics[metrics["kind"] == "epoch"] if len(metrics) else metrics
+        for _, row in epochs[epochs["epoch"] > shown["epoch"]].iterrows():
+            shown["epoch"] = int(row["epoch"])
+            print(
+                f"epoch {shown['epoch']}/{experiment.training.epochs}  loss {row['loss']:.4f}  "
+                f"acc {row['accuracy']:.4f}  val_loss {row.get('val_loss', float('nan')):.4f}  "
+                f"val_acc {row.get('val_accuracy', float('nan')):.4f}  "
+                f"{row.get('images_per_second', 0):.0f} img/s",
+                file=sys.stderr,
+            )
+
+    final = jobs.wait(run_id, on_update=on_update)
+    seconds = round(time.monotonic() - started, 1)
+    summary = {
+        "run_id": run_id,
+        "status": final.get("status"),
+        "dataset": experiment.data.dataset,
+        "model": experiment.model.preset,
+        "epochs": experiment.training.epochs,
+        "val_accuracy": final.get("val_accuracy"),
+        "test_accuracy": final.get("test_accuracy"),
+        "seconds": seconds,
+        "device": final.get("device"),
+        "message": final.get("message"),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{run_id}: {final.get('status')} - {final.get('message')}")
+        if final.get("val_accuracy") is not None:
+            print(
+                f"val_accuracy {final['val_accuracy']:.4f}  test_accuracy "
+                f"{final.get('test_accuracy')}  {seconds} s on {final.get('device')}"
+            )
+    return 0 if final.get("status") == "completed" else 1
+
+
+def cmd_jobs(args) -> int:
+    from dlcore import jobs
+
+    rows = jobs.list_runs(owner=args.owner)
+    if args.json:
+        print(json.dumps(rows, default=str))
+    elif not rows:
+        print("no runs yet: start one with `dlcore train`")
+    else:
+        _print_table(rows, ["run_id", "status", "owner", "dataset", "model", "val_accuracy"])
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from dlcore import jobs
+
+    for run_id in args.runs:
+        print(f"{run_id}: {jobs.cancel(run_id).get('status')}")
+    return 0
+
+
+def cmd_delete(args) -> int:
+    from dlcore import jobs
+
+    for run_id in args.runs:
+        jobs.delete(run_id)
+        print(f"{run_id}: deleted")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from dlcore.evaluate import evaluate_run, report_frame
+
+    evaluation = evaluate_run(args.run)
+    if args.json:
+        print(json.dumps(evaluation))
+        return 0
+    for split in ("val", "test"):
+        if split in evaluation:
+            figures = evaluation[split]
+            print(
+                f"{split}: accuracy {figures['accuracy']:.4f}  loss {figures['loss']:.4f}  "
+                f"({figures['num_images']} images)"
+            )
+    print(report_frame(evaluation).round(3).to_string())
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from dlcore.inference import classify_run
+
+    predictions = classify_run(args.run, list(args.images), top_k=args.top, digit_mode=args.digit)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "image": p.source,
+                        "label": p.label,
+                        "probability": p.probability,
+                        "top": p.top,
+                    }
+                    for p in predictions
+                ]
+            )
+        )
+    else:
+        for p in predictions:
+            top = ", ".join(f"{label} {prob:.1%}" for label, prob in p.top)
+            print(f"{p.source}: {p.label} ({p.probability:.1%})  top: {top}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dlcore", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("datasets", help="list datasets, their size and availability")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+    p = sub.add_parser("fetch", help="download built-in datasets before a class")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=cmd_fetch)
+    p = sub.add_parser("import", help="import a folder of class folders, a .zip or an .npz")
+    p.add_argument("path")
+    p.add_argument("--name", required=True)
+    p.add_argument("--val", help="separate validation folder")
+    p.add_argument("--grayscale", action="store_true")
+    p.add_argument("--size", type=_size, help="WIDTHxHEIGHT, e.g. 32x32")
+    p.add_argument("--resize", choices=RESIZE_MODES, default="squash")
+    p.add_argument("--val-percent", type=float, default=20.0)
+    p.add_argument("--test-percent", type=float, default=0.0)
+    p.add_argument("--min-per-class", type=int, default=2)
+    p.add_argument("--max-per-class", type=int, default=0)
+    p.add_argument("--owner", default="")
+    p.set_defaults(func=cmd_import)
+    p = sub.add_parser("train", help="train a preset network and wait for it")
+    p.add_argument("--dataset", default="mnist-sample")
+    p.add_argument("--model", default="lenet", choices=("mlp", "lenet", "cnn3", "vgg-bn"))
+    p.add_argument("--spec", help="a JSON Experiment file instead of --model")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer")
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--owner", default="")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("jobs", help="list runs and their status")
+    p.add_argument("--owner")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_jobs)
+    p = sub.add_parser("cancel", help="cancel queued or running jobs")
+    p.add_argument("runs", nargs="+")
+    p.set_defaults(func=cmd_cancel)
+    p = sub.add_parser("delete", help="delete finished runs")
+    p.add_argument("runs", nargs="+")
+    p.set_defaults(func=cmd_delete)
+    p = sub.add_parser("evaluate", help="accuracy, confusion matrix and report of a run")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("predict", help="classify image files with a run's model")
+    p.add_argument("run")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--top", type=int, default=3)
+    p.add_argument("--digit", action="store_true", help="digit-photo mode (MNIST-like runs)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LayerLabError as error:
+        print(f"dlcore: {error}", file=sys.stderr)
+        return 2
+    except (OSError, PermissionError) as error:
+        print(
+            f"dlcore: {error.strerror or error}: {getattr(error, 'filename', '')}", file=sys.stderr
+        )
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""Decoding and preparing images: the one path every image takes (import, inference, the app).
+
+``open_image`` decodes a file safely (empty, truncated, not an image, decompression bombs,
+unsupported formats, EXIF rotation, first frame of animations); ``to_channels`` turns any PIL
+mode into "L" or "RGB"; ``resize_image`` follows DIGITS' squash / crop / fill / half_crop;
+``prepare_image`` chains them into a ``(height, width, channels)`` uint8 array.
+``digit_photo`` turns a phone photo of a handwritten digit into an MNIST-looking image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from dlcore import LayerLabError
+from dlcore.limits import load_limits
+
+COLOR_MODES = ("grayscale", "color")
+RESIZE_MODES = ("squash", "crop", "fill", "half_crop")
+MIN_SIDE = 4
+# ISO base-media brands of formats Pillow cannot read here (iPhone photos are HEIC).
+UNSUPPORTED_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+DECODE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, struct.error, IndexError)
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+ImageSource = bytes | str | Path | Image.Image | np.ndarray
+
+
+class ImageError(LayerLabError):
+    """An image that cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class PrepSettings:
+    """How every image of a dataset is prepared: colour, size and resize mode."""
+
+    color_mode: str = "color"
+    width: int = 32
+    height: int = 32
+    resize_mode: str = "squash"
+
+    def __post_init__(self) -> None:
+        if self.color_mode not in COLOR_MODES:
+            raise LayerLabError(
+                f"color_mode is {self.color_mode!r}; choose one of {', '.join(COLOR_MODES)}."
+            )
+        if self.resize_mode not in RESIZE_MODES:
+            raise LayerLabError(
+                f"resize_mode is {self.resize_mode!r}; choose one of {', '.join(RESIZE_MODES)}."
+            )
+        max_side = load_limits().max_image_side
+        for what in ("width", "height"):
+            value = getattr(self, what)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise LayerLabError(f"Image {what} is {value!r}; use a whole number of pixels.")
+            if not MIN_SIDE <= value <= max_side:
+                raise LayerLabError(
+                    f"Image {what} is {value}; use {MIN_SIDE} to {max_side} pixels "
+                    "(bigger images train slowly; the instructor sets the maximum)."
+                )
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color_mode == "grayscale" else 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PrepSettings:
+        """Build from a dict (a manifest's ``settings``); missing keys take their defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LayerLabError(f"Unknown image setting(s) {unknown}; known: {sorted(known)}.")
+        return cls(**data)
+
+
+def _read_source(source: bytes | str | Path) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    path = Path(source)
+    if not path.is_file():
+        raise ImageError(f"{path.name}: no such file.")
+    limit_mb = load_limits().max_upload_mb
+    if path.stat().st_size > limit_mb * 1024 * 1024:
+        raise ImageError(f"{path.name}: file is larger than {limit_mb} MB; use a smaller image.")
+    return path.read_bytes()
+
+
+def _check_supported(data: bytes) -> None:
+    if not data:
+        raise ImageError("empty file (0 bytes); upload the image again.")
+    if data[4:8] == b"ftyp" and data[8:12] in UNSUPPORTED_BRANDS:
+        raise ImageError(
+            "unsupported format HEIC/HEIF (iPhone photo); convert it to JPEG or PNG first."
+        )
+
+
+def open_image(source: bytes | str | Path, max_pixels: int | None = None) -> Image.Image:
+    """Decode an image safely, with EXIF rotation applied and only the first frame kept."""
+    data = _read_source(source)
+    _check_supported(data)
+    max_pixels = max_pixels or load_limits().max_image_pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                # Only the header is read so far: refuse huge images before decoding pixels.
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise ImageError(_bomb_message(f"{width}x{height} pixels", max_pixels))
+                img.load()  # the first frame of an animation
+                return _apply_exif(img)
+        except ImageError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageError(_bomb_message("too many pixels", max_pixels)) from None
+        except UnidentifiedImageError:
+            raise ImageError(
+                "not an image, or a format that cannot be read; convert it to JPEG or PNG."
+            ) from None
+        except DECODE_ERRORS as error:
+            raise ImageError(f"damaged or truncated image ({error}); re-save or skip it.") from None
+
+
+def _apply_exif(img: Image.Image) -> Image.Image:
+    """A copy turned upright by its EXIF orientation (phones store photos sideways)."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except DECODE_ERRORS:  # broken EXIF data: the pixels are still good
+        return img.copy()
+
+
+def _bomb_message(size: str, max_pixels: int) -> str:
+    return (
+        f"image is {size}, more than the limit of {max_pixels:,} pixels (a decompression "
+        "bomb, or a huge scan); resize it below the limit first."
+    )
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """Scale 16-bit, 32-bit integer and float images to 8-bit grey without clipping."""
+    if not (img.mode.startswith("I") or img.mode == "F"):
+        return img
+    values = np.asarray(img).astype(np.float64)
+    top = float(values.max()) if values.size else 0.0
+    if img.mode.startswith("I;16") or 255 < top <= 65535:
+        values = values / 257.0  # 16-bit range 0-65535 to 0-255
+    elif img.mode == "F" and 0 <= values.min() and top <= 1.0:
+        values = values * 255.0  # float images in 0-1
+    elif values.min() < 0 or top > 255:
+        low = values.min()
+        values = (values - low) * (255.0 / max(top - low, 1e-12))
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+
+
+def to_channels(img: Image.Image, channels: int) -> Image.Image:
+    """Convert any PIL mode to "L" (1 channel) or "RGB" (3); transparency goes on white."""
+    if channels not in (1, 3):
+        raise LayerLabError(f"channels is {channels!r}; use 1 (grayscale) or 3 (colour).")
+    img = _to_8bit(img)
+    transparent = img.mode in ALPHA_MODES or "transparency" in img.info
+    if transparent:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba).convert("RGB")
+    target = "L" if channels == 1 else "RGB"
+    if img.mode == target:
+        return img
+    try:
+        return img.convert(target)
+    except ValueError:
+        raise ImageError(
+            f"colour mode {img.mode} cannot be converted; save the image as RGB JPEG or PNG."
+        ) from None
+
+
+def resize_image(img: Image.Image, width: int, height: int, mode: str = "squash") -> Image.Image:
+    """Resize like DIGITS: squash (stretch), crop (cover then centre-crop), fill (fit then pad
+    with noise), half_crop (halfway: crop half the excess, pad the rest)."""
+    if mode not in RESIZE_MODES:
+        raise LayerLabError(f"resize mode is {mode!r}; choose one of {', '.join(RESIZE_MODES)}.")
+    src_w, src_h = img.size
+    if (src_w, src_h) == (width, height):
+        return img
+    if mode == "squash":
+        return img.resize((width, height), Image.Resampling.BILINEAR)
+    width_ratio, height_ratio = src_w / width, src_h / height
+    ratio = {
+        "crop": min(width_ratio, height_ratio),
+        "fill": max(width_ratio, height_ratio),
+        "half_crop": (width_ratio + height_ratio) / 2,
+    }[mode]
+    new_size = (max(1, round(src_w / ratio)), max(1, round(src_h / ratio)))
+    resized = img.resize(new_size, Image.Resampling.BILINEAR)
+    canvas = _noise(img.mode, (width, height), seed=(src_w, src_h, width, height))
+    # A negative offset crops the excess; a positive one leaves noise padding showing.
+    canvas.paste(resized, ((width - new_size[0]) // 2, (height - new_size[1]) // 2))
+    return canvas
+
+
+def _noise(mode: str, size: tuple[int, int], seed: tuple[int, ...]) -> Image.Image:
+    """Deterministic noise padding (DIGITS pads with noise): same image, same pixels."""
+    channels = len(Image.new(mode, (1, 1)).getbands())
+    rng = np.random.default_rng(list(seed))
+    noise = rng.integers(0, 256, size=(size[1], size[0], channels), dtype=np.uint8)
+    return Image.fromarray(noise[..., 0] if channels == 1 else noise).convert(mode)
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise ImageError(f"image array has shape {array.shape}; expected (H, W) or (H, W, 1|3|4).")
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype != np.uint8:
+        values = array.astype(np.float64)
+        if not np.isfinite(values).all():
+            raise ImageError("image array contains NaN or infinite values.")
+        scale = 255.0 if values.size and values.min() >= 0 and values.max() <= 1.0 else 1.0
+        array = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def as_image(source: ImageSource) -> Image.Image:
+    """Any accepted source (bytes, path, PIL image, array) as a PIL image."""
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    return open_image(source)
+
+
+def prepare_image(source: ImageSource, settings: PrepSettings) -> np.ndarray:
+    """THE preparation used everywhere: decode, convert channels, resize -> (H, W, C) uint8."""
+    img = to_channels(as_image(source), settings.channels)
+    img = resize_image(img, settings.width, settings.height, settings.resize_mode)
+    array = np.asarray(img, dtype=np.uint8)
+    return array.reshape(settings.height, settings.width, settings.channels)
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of uint8-range values: the split that best separates two groups."""
+    hist = np.bincount(np.clip(values, 0, 255).astype(np.int64).ravel(), minlength=256)
+    weight = np.cumsum(hist).astype(np.float64)
+    mean = np.cumsum(hist * np.arange(256)).astype(np.float64)
+    total, total_mean = weight[-1], mean[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total_mean * weight - mean * total) ** 2 / (weight * (total - weight))
+    return float(np.nanargmax(np.nan_to_num(between, nan=-1.0)))
+
+
+def _ink_mask(ink: np.ndarray) -> np.ndarray:
+    """Pixels of the digit: above Otsu's threshold, without small specks of noise."""
+    from scipy import ndimage
+
+    threshold = _otsu(ink)
+    mask = ink > threshold
+    labels, count = ndimage.label(mask)
+    if count == 0 or ink.max() - np.median(ink) < 40:
+        raise ImageError("no digit found: write a dark digit on light paper and fill the frame.")
+    sizes = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
+    keep = np.flatnonzero(sizes >= 0.1 * sizes.max()) + 1
+    return ndimage.binary_dilation(np.isin(labels, keep), iterations=1)
+
+
+def digit_photo(source: ImageSource, width: int = 28, height: int = 28) -> np.ndarray:
+    """A photo of a digit on paper in the MNIST look: bright ink on black, fitted in 20x20 and
+    centred by centre of mass in 28x28 (then resized to ``width`` x ``height``)."""
+    img = to_channels(as_image(source), 1)
+    img.thumbnail((400, 400), Image.Resampling.BILINEAR)
+    grey = np.asarray(img, dtype=np.float64)
+    smooth = np.asarray(img.filter(ImageFilter.GaussianBlur(radius=1)), dtype=np.float64)
+    if np.median(smooth) > 127:  # light paper: make the ink the bright part, as in MNIST
+        grey, smooth = 255.0 - grey, 255.0 - smooth
+    mask = _ink_mask(smooth)
+    background = float(np.median(smooth[~mask])) if (~mask).any() else 0.0
+    strong = float(np.percentile(grey[mask], 90))
+    ink = np.clip((grey - background) / max(strong - background, 1.0), 0, 1) * mask
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    canvas = Image.fromarray(_centre_in_canvas(box, fit=20, side=28))
+    if (width, height) != (28, 28):
+        canvas = canvas.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(canvas, dtype=np.uint8)[..., None]
+
+
+def _centre_in_canvas(box: np.ndarray, fit: int, side: int) -> np.ndarray:
+    """Scale ink values 0-1 to fit a ``fit`` square keeping aspect, then place them in a
+    ``side`` square with their centre of mass at its centre (MNIST's recipe)."""
+    scale = fit / max(box.shape)
+    size = (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
+    digit = Image.fromarray((box * 255).astype(np.uint8)).resize(size, Image.Resampling.LANCZOS)
+    pixels = np.asarray(digit, dtype=np.uint8)
+    top, left = _centre_offset(pixels.astype(np.float64), side)
+    canvas = np.zeros((side, side), dtype=np.uint8)
+    canvas[top : top + size[1], left : left + size[0]] = pixels
+    return canvas
+
+
+def _centre_offset(digit: np.ndarray, side: int) -> tuple[int, int]:
+    """Top-left offset that puts the digit's centre of mass at the canvas centre."""
+    total = digit.sum() or 1.0
+    rows, cols = np.indices(digit.shape)
+    com_row, com_col = (rows * digit).sum() / total, (cols * digit).sum() / total
+    centre = (side - 1) / 2
+    top = int(round(centre - com_row))
+    left = int(round(centre - com_col))
+    return (
+        min(max(top, 0), side - digit.shape[0]),
+        min(max(left, 0), side - digit.shape[1]),
+    )

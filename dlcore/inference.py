@@ -1,0 +1,89 @@
+"""Classify new images with a finished run's model, prepared exactly as its training images.
+
+Only models that dlcore itself saved in a run directory are ever loaded (``safe_mode``), never a
+file an attendee uploads: deserializing a foreign model can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dlcore import LayerLabError
+from dlcore.runs import model_file, read_dataset_info
+
+
+@dataclass
+class Prediction:
+    label: str
+    probability: float
+    top: list[tuple[str, float]]
+    image: np.ndarray = field(repr=False)  # (H, W, C) uint8, as the network sees it
+    source: str = ""
+
+
+def load_run_model(run_id: str):
+    """The run's saved Keras model (final, or its best checkpoint if it did not finish)."""
+    import keras
+
+    return keras.saving.load_model(model_file(run_id), safe_mode=True)
+
+
+def run_preparation(run_id: str) -> dict:
+    """Classes, image shape and preparation settings of the run's dataset."""
+    info = read_dataset_info(run_id)
+    if not info:
+        raise LayerLabError(
+            f"Run {run_id} has not loaded its dataset yet; wait until it starts training."
+        )
+    return info
+
+
+def prepare_for_run(source, info: dict, digit_mode: bool = False) -> np.ndarray:
+    """One image (bytes, path, PIL image or array) prepared as the run's training images."""
+    from dlcore.images import PrepSettings, digit_photo, prepare_image
+
+    settings = PrepSettings.from_dict(info["settings"])
+    if digit_mode:
+        if settings.channels != 1:
+            raise LayerLabError("The digit-photo mode is for grayscale digit datasets like MNIST.")
+        return digit_photo(source, width=settings.width, height=settings.height)
+    return prepare_image(source, settings)
+
+
+def _prepare_named(source, info: dict, digit_mode: bool) -> np.ndarray:
+    from dlcore.images import ImageError
+
+    try:
+        return prepare_for_run(source, info, digit_mode)
+    except ImageError as error:
+        name = Path(source).name if isinstance(source, str | Path) else "image"
+        raise ImageError(f"{name}: {error}") from None
+
+
+def classify(
+    model,
+    info: dict,
+    sources: list,
+    top_k: int = 3,
+    digit_mode: bool = False,
+) -> list[Prediction]:
+    """Predict each image; top-k labels with probabilities. Bad images raise ImageError."""
+    classes = info["classes"]
+    top_k = max(1, min(int(top_k), len(classes)))
+    images = np.stack([_prepare_named(source, info, digit_mode) for source in sources])
+    probabilities = np.asarray(model.predict(images, verbose=0))
+    predictions = []
+    for source, image, probs in zip(sources, images, probabilities, strict=True):
+        order = np.argsort(probs)[::-1][:top_k]
+        top = [(classes[i], float(probs[i])) for i in order]
+        name = str(source) if isinstance(source, str | Path) else ""
+        predictions.append(Prediction(top[0][0], top[0][1], top, image, name))
+    return predictions
+
+
+def classify_run(run_id: str, sources: list, top_k: int = 3, digit_mode: bool = False):
+    """Load a run's model and classify ``sources`` (the CLI's path)."""
+    return classify(load_run_model(run_id), run_preparation(run_id), sources, top_k, digit_mode)

@@ -1,0 +1,215 @@
+"""Training jobs: submit, queue, watch, cancel and delete.
+
+Each job is one OS process (``python -m dlcore.worker RUN_DIR``) started in its own session, so
+a web page can start it, reload and reattach, and a restarted web server leaves it running. Jobs
+wait in a first-come queue for one of a few slots (file locks that the kernel releases if a worker
+dies), one per GPU or one on a CPU-only machine by default.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pandas as pd
+
+from dlcore import LayerLabError
+from dlcore.limits import Limits, load_limits
+from dlcore.runs import (
+    ACTIVE,
+    list_run_ids,
+    read_metrics_records,
+    read_spec,
+    read_status,
+    record_worker,
+    remove_run,
+    run_path,
+)
+from dlcore.spec import Experiment
+from dlcore.storage import (
+    NAME_PATTERN,
+    atomic_write_json,
+    data_home,
+    dir_size,
+    runs_dir,
+    staged_dir,
+)
+
+
+class PermissionDenied(LayerLabError):
+    """An attendee tried to change another attendee's run."""
+
+
+def _new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
+
+
+def check_submission(experiment: Experiment, limits: Limits) -> None:
+    """Refuse, before anything starts, a job the server cannot or should not run."""
+    from dlcore.model import check_model_size, layer_table
+
+    if experiment.training.epochs > limits.max_epochs:
+        raise LayerLabError(
+            f"{experiment.training.epochs} epochs is over this server's limit of "
+            f"{limits.max_epochs}; choose fewer epochs."
+        )
+    if experiment.training.batch_size > limits.max_batch_size:
+        raise LayerLabError(
+            f"Batch size {experiment.training.batch_size} is over the limit of "
+            f"{limits.max_batch_size}; choose a smaller batch."
+        )
+    info = dataset_shape(experiment.data.dataset)
+    rows = layer_table(experiment.model, info["image_shape"], info["num_classes"])
+    check_model_size(rows, limits, batch_size=experiment.training.batch_size)
+    active = [read_status(run_id) for run_id in list_run_ids()]
+    active = [s for s in active if s.get("status") in ACTIVE]
+    if len(active) >= limits.max_jobs_total:
+        raise LayerLabError(
+            f"The server already has {len(active)} jobs queued or running (limit "
+            f"{limits.max_jobs_total}); wait for some to finish."
+        )
+    mine = [s for s in active if s.get("owner") == experiment.owner]
+    if len(mine) >= limits.max_jobs_per_owner:
+        raise LayerLabError(
+            f"You already have {len(mine)} job(s) queued or running (limit "
+            f"{limits.max_jobs_per_owner} per attendee); wait for one to finish or cancel it."
+        )
+    used_gb = dir_size(data_home()) / 1e9
+    if used_gb > limits.max_disk_gb:
+        raise LayerLabError(
+            f"The lab's data directory uses {used_gb:.1f} GB, over the limit of "
+            f"{limits.max_disk_gb} GB; delete old runs or datasets first."
+        )
+
+
+def dataset_shape(name: str) -> dict:
+    """Image shape and class count of a dataset, prepared or built-in, without loading it."""
+    from dlcore.builtin import BUILTINS
+    from dlcore.dataset import read_manifest
+
+    manifest = read_manifest(name) if NAME_PATTERN.match(name) else None
+    entry = manifest or BUILTINS.get(name)
+    if entry is None:
+        raise LayerLabError(
+            f"No dataset named {name!r}; choose one from `dlcore datasets` or import your own."
+        )
+    num_classes = len(entry["classes"]) if entry.get("classes") else entry["num_classes"]
+    return {"image_shape": tuple(entry["image_shape"]), "num_classes": int(num_classes)}
+
+
+def submit(experiment: Experiment, limits: Limits | None = None) -> str:
+    """Create the run directory and start its worker process; return the run id at once."""
+    limits = limits or load_limits()
+    check_submission(experiment, limits)
+    run_id = _new_run_id()
+    now = time.time()
+    with staged_dir(runs_dir() / run_id) as tmp:
+        (tmp / "spec.json").write_text(experiment.to_json())
+        atomic_write_json(
+            tmp / "status.json",
+            {
+                "status": "queued",
+                "message": "Waiting for a free training slot.",
+                "owner": experiment.owner,
+                "dataset": experiment.data.dataset,
+                "model": experiment.model.preset,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)),
+                "created_ts": now,
+            },
+        )
+    path = run_path(run_id)
+    with open(path / "worker.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dlcore.worker", str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives a restart of the web server that started it
+            env={**os.environ, "LAYERLAB_HOME": str(data_home()), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+    record_worker(path, process.pid)
+    return run_id
+
+
+def queue_position(run_id: str) -> int | None:
+    """1 for the next job to start, 2 after it...; None if the run is not queued."""
+    queued = [r for r in list_run_ids() if read_status(r).get("status") == "queued"]
+    return queued.index(run_id) + 1 if run_id in queued else None
+
+
+def status(run_id: str) -> dict:
+    """The run's status, with its place in the queue while it waits."""
+    result = read_status(run_id)
+    if result.get("status") == "queued":
+        result["queue_position"] = queue_position(run_id)
+    return result
+
+
+def list_runs(owner: str | None = None) -> list[dict]:
+    """Status of every run (newest first), optionally only one owner's."""
+    statuses = [read_status(run_id) for run_id in reversed(list_run_ids())]
+    return [s for s in statuses if owner is None or s.get("owner") == owner]
+
+
+def read_metrics(run_id: str) -> pd.DataFrame:
+    """The run's metrics log: one row per record, ``kind`` is 'batch' or 'epoch'."""
+    records = read_metrics_records(run_id)
+    columns = ["kind", "epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy"]
+    return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
+
+
+def _check_owner(run_id: str, actor: str | None) -> dict:
+    current = read_status(run_id)
+    if actor is not None and current.get("owner") != actor:
+        raise PermissionDenied(
+            f"Run {run_id} belongs to {current.get('owner') or 'nobody'}; only its owner or the "
+            "instructor can change it."
+        )
+    return current
+
+
+def cancel(run_id: str, actor: str | None = None) -> dict:
+    """Ask a queued or running job to stop; it keeps its best weights. ``actor`` None = admin."""
+    current = _check_owner(run_id, actor)
+    if current.get("status") not in ACTIVE:
+        return current
+    (run_path(run_id) / "cancel").touch()
+    return read_status(run_id)
+
+
+def delete(run_id: str, actor: str | None = None) -> None:
+    """Remove a finished run's directory; an active one must be cancelled first."""
+    current = _check_owner(run_id, actor)
+    if current.get("status") in ACTIVE:
+        raise LayerLabError(f"Run {run_id} is {current['status']}; cancel it before deleting it.")
+    remove_run(run_id)
+
+
+def wait(run_id: str, timeout: float | None = None, poll: float = 0.5, on_update=None) -> dict:
+    """Block until the run finishes (or ``timeout`` seconds); returns its final status."""
+    start = time.monotonic()
+    while True:
+        current = status(run_id)
+        if on_update is not None:
+            on_update(current)
+        if current.get("status") not in ACTIVE:
+            return current
+        if timeout is not None and time.monotonic() - start > timeout:
+            return current
+        time.sleep(poll)
+
+
+__all__ = [
+    "PermissionDenied",
+    "cancel",
+    "delete",
+    "list_runs",
+    "queue_position",
+    "read_metrics",
+    "read_spec",
+    "status",
+    "submit",
+    "wait",
+]

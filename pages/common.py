@@ -1,0 +1,215 @@
+"""Helpers shared by every page: session state, guards, caches, the sidebar and an image grid.
+
+Not a page itself (app.py lists the pages explicitly). Everything here stays cheap: no Keras or
+TensorFlow import happens unless a page asks for a trained model (``cached_model``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from dlcore import LayerLabError
+from dlcore.spec import DataSpec, Experiment, preset_experiment
+from dlcore.storage import data_home
+
+ATTENDEE, DATASET, EXPERIMENT, RUN = "attendee", "dataset", "experiment", "run_id"
+INSTRUCTOR_KEY = "instructor_key"
+MAX_NAME = 64
+GRID_SIDE = 112  # small images (8x8 digits, 28x28 MNIST) are scaled up to about this many pixels
+
+
+def attendee() -> str:
+    """The attendee's name ("" if not set yet); recorded as the owner of their runs."""
+    return str(st.session_state.get(ATTENDEE, ""))
+
+
+def set_attendee(name: str) -> str:
+    """Store a stripped name of at most 64 characters and return it."""
+    clean = " ".join(str(name).split())[:MAX_NAME]
+    st.session_state[ATTENDEE] = clean
+    return clean
+
+
+def current_dataset() -> str | None:
+    """The name of the dataset chosen on the Data page, or None."""
+    return st.session_state.get(DATASET) or None
+
+
+def set_dataset(name: str) -> None:
+    st.session_state[DATASET] = name
+
+
+def current_experiment() -> Experiment:
+    """The experiment being designed (default: LeNet), on the current dataset and attendee."""
+    experiment = st.session_state.get(EXPERIMENT)
+    dataset = current_dataset()
+    if not isinstance(experiment, Experiment):
+        experiment = preset_experiment("lenet", dataset=dataset or DataSpec().dataset)
+    if dataset and experiment.data.dataset != dataset:
+        experiment = dataclasses.replace(
+            experiment, data=dataclasses.replace(experiment.data, dataset=dataset)
+        )
+    if experiment.owner != attendee():
+        experiment = dataclasses.replace(experiment, owner=attendee())
+    return experiment
+
+
+def set_experiment(experiment: Experiment) -> None:
+    st.session_state[EXPERIMENT] = experiment
+
+
+def current_run() -> str | None:
+    """The run being watched: from the session, else from the URL (``?run=``) after a reload."""
+    run_id = st.session_state.get(RUN) or st.query_params.get("run")
+    if run_id:
+        st.session_state[RUN] = run_id
+    return run_id or None
+
+
+def set_run(run_id: str | None) -> None:
+    """Remember a run in the session and in the URL, so a reload reattaches to it."""
+    if run_id:
+        st.session_state[RUN] = run_id
+        st.query_params["run"] = run_id
+    else:
+        st.session_state.pop(RUN, None)
+        st.query_params.pop("run", None)
+
+
+def is_instructor() -> bool:
+    """True when the instructor key (``$LAYERLAB_INSTRUCTOR_KEY``) was entered on the Start page."""
+    expected = os.environ.get("LAYERLAB_INSTRUCTOR_KEY", "")
+    given = str(st.session_state.get(INSTRUCTOR_KEY, ""))
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def dataset_exists(name: str) -> bool:
+    """A built-in set (buildable) or a prepared import on disk."""
+    from dlcore.builtin import BUILTINS
+    from dlcore.dataset import read_manifest
+    from dlcore.storage import NAME_PATTERN
+
+    return name in BUILTINS or (bool(NAME_PATTERN.match(name)) and read_manifest(name) is not None)
+
+
+def require_dataset() -> str:
+    """The current dataset's name; otherwise say what to do first and stop the page."""
+    name = current_dataset()
+    if name and not dataset_exists(name):
+        st.session_state.pop(DATASET, None)
+        st.warning(f"The dataset {name!r} is no longer on this server.")
+        name = None
+    if not name:
+        st.info("Choose or import a dataset first.")
+        st.page_link("pages/data.py", label="Go to 1 · Data", icon=":material/dataset:")
+        st.stop()
+    return name
+
+
+def require_run() -> str:
+    """The current run id; otherwise say what to do first and stop the page."""
+    run_id = current_run()
+    if not run_id:
+        st.info("Train a model first (or pick a run on the Experiments page).")
+        st.page_link("pages/train.py", label="Go to 4 · Train", icon=":material/model_training:")
+        st.stop()
+    return run_id
+
+
+def show_error(error: BaseException | str) -> None:
+    """A person-readable error box (no traceback)."""
+    st.error(str(error), icon=":material/error:")
+
+
+def stop_on_error(error: BaseException | str) -> None:
+    show_error(error)
+    st.stop()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the trained model...")
+def _load_model(run_id: str, path: str, mtime: float):
+    from dlcore.inference import load_run_model
+
+    return load_run_model(run_id)
+
+
+def cached_model(run_id: str):
+    """The run's Keras model, shared by sessions; reloaded when its file changes."""
+    from dlcore.runs import model_file
+
+    path = Path(model_file(run_id))
+    return _load_model(run_id, str(path), path.stat().st_mtime)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the dataset...")
+def _builtin_dataset(name: str, home: str):
+    from dlcore.builtin import load_dataset
+
+    return load_dataset(name)
+
+
+def dataset_for(name: str):
+    """A Dataset. Built-ins are cached for all sessions; imports are memory-mapped per call."""
+    from dlcore.builtin import BUILTINS, load_dataset
+
+    if name in BUILTINS:
+        return _builtin_dataset(name, str(data_home()))
+    return load_dataset(name)
+
+
+def enlarge(image: np.ndarray, side: int = GRID_SIDE) -> np.ndarray:
+    """Scale a small uint8 image up by whole factors (nearest neighbour: crisp pixels)."""
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    factor = max(1, side // max(array.shape[:2]))
+    return np.repeat(np.repeat(array, factor, axis=0), factor, axis=1)
+
+
+def image_grid(
+    images: Sequence[np.ndarray], captions: Sequence[str] | None = None, columns: int = 8
+) -> None:
+    """Show uint8 images (H, W, 1 or 3) in a grid of ``columns``, small ones enlarged."""
+    captions = list(captions) if captions is not None else [""] * len(images)
+    for start in range(0, len(images), columns):
+        cells = st.columns(columns)
+        for cell, image, caption in zip(
+            cells, images[start : start + columns], captions[start : start + columns], strict=False
+        ):
+            cell.image(enlarge(image), caption=caption or None)
+
+
+def _run_line(run_id: str) -> str:
+    from dlcore.jobs import status
+
+    try:
+        info = status(run_id)
+    except LayerLabError:
+        return f"`{run_id}` (not found)"
+    state = info.get("status", "?")
+    if state == "queued" and info.get("queue_position"):
+        state += f", #{info['queue_position']} in queue"
+    return f"`{run_id}` · {state}"
+
+
+def render_sidebar() -> None:
+    """Who, which data, which model and which run: the state every page shares."""
+    run_id = current_run()
+    if run_id and st.query_params.get("run") != run_id:
+        st.query_params["run"] = run_id  # keep the URL reattachable across page switches
+    with st.sidebar:
+        st.markdown(f"**Attendee:** {attendee() or '_not set_'}")
+        st.markdown(f"**Dataset:** {current_dataset() or '_none yet_'}")
+        experiment = st.session_state.get(EXPERIMENT)
+        preset = experiment.model.preset if isinstance(experiment, Experiment) else "lenet"
+        st.markdown(f"**Model:** {preset}")
+        st.markdown(f"**Run:** {_run_line(run_id) if run_id else '_none yet_'}")
+        if is_instructor():
+            st.caption("Instructor mode")

@@ -1,0 +1,79 @@
+"""The dlcore command: exit codes, one-line errors and JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dlcore.cli import main
+
+
+def test_bad_usage_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--epochs", "many"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["evaluate", "no-such-run"], "No run 'no-such-run'"),
+        (["cancel", "../etc"], "is not a run id"),
+        (["train", "--dataset", "digits", "--epochs", "-3"], "Epochs is -3"),
+        (["train", "--dataset", "nope"], "No dataset named 'nope'"),
+        (["import", "/does/not/exist", "--name", "x"], "does not exist"),
+        (["import", "/tmp", "--name", "../evil"], "cannot be used"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_with_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_import_npz_then_list(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(60, 12, 12), dtype=np.uint8)
+    y = np.repeat(np.arange(3), 20)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_train=x, y_train=y)
+    assert main(["import", str(path), "--name", "tiny"]) == 0
+    assert main(["datasets", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    names = {row["name"]: row for row in json.loads(out)}
+    assert names["tiny"]["status"] == "ready" and names["tiny"]["num_classes"] == 3
+    assert {"digits", "mnist-sample", "shapes", "mnist", "cifar10"} <= set(names)
+
+
+def test_train_json_evaluate_and_predict(tmp_path, capsys):
+    argv = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "2", "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    keys = {"run_id", "dataset", "model", "epochs", "val_accuracy", "test_accuracy", "seconds"}
+    assert keys <= set(summary) and summary["device"] == "CPU"
+    assert summary["val_accuracy"] > 0.3
+    run_id = summary["run_id"]
+    assert main(["evaluate", run_id, "--json"]) == 0
+    assert "confusion_matrix" in json.loads(capsys.readouterr().out)["val"]
+    from PIL import Image
+
+    image = tmp_path / "digit.png"
+    Image.new("L", (8, 8), 0).save(image)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    assert main(["predict", run_id, str(image), "--top", "2", "--json"]) == 0
+    predictions = json.loads(capsys.readouterr().out)
+    assert len(predictions[0]["top"]) == 2
+    assert main(["predict", run_id, str(bad)]) == 2
+    assert "bad.png" in capsys.readouterr().err
+
+
+def test_console_script_module_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "dlcore", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "datasets" in result.stdout and "predict" in result.stdout

@@ -1,0 +1,115 @@
+"""Training jobs as real OS processes: they train, log, checkpoint, cancel, die and queue."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from dlcore import LayerLabError, jobs
+from dlcore.evaluate import evaluate_run
+from dlcore.limits import Limits
+from dlcore.runs import run_path
+from dlcore.spec import ConvBlock, DataSpec, DenseLayer, Experiment, ModelSpec, TrainSpec
+
+
+def tiny(epochs: int = 2, owner: str = "ada", **training) -> Experiment:
+    model = ModelSpec(
+        preset="custom", conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(16),)
+    )
+    settings = {"epochs": epochs, "batch_size": 32, **training}
+    return Experiment(
+        data=DataSpec(dataset="digits"), model=model, training=TrainSpec(**settings), owner=owner
+    )
+
+
+def wait_until(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.2)
+
+
+def test_job_trains_logs_and_evaluates():
+    run_id = jobs.submit(tiny(epochs=3))
+    final = jobs.wait(run_id, timeout=180)
+    assert final["status"] == "completed", final
+    assert final["device"] == "CPU" and final["owner"] == "ada"
+    path = run_path(run_id)
+    for name in ("spec.json", "dataset.json", "metrics.jsonl", "best.keras", "model.keras"):
+        assert (path / name).is_file(), name
+    metrics = jobs.read_metrics(run_id)
+    epochs = metrics[metrics["kind"] == "epoch"]
+    assert list(epochs["epoch"]) == [1, 2, 3]
+    assert epochs["loss"].iloc[-1] < epochs["loss"].iloc[0]
+    assert {"val_loss", "val_accuracy", "images_per_second", "eta"} <= set(metrics.columns)
+    assert (metrics["kind"] == "batch").any()
+    evaluation = evaluate_run(run_id)
+    assert evaluation["val"]["accuracy"] == pytest.approx(final["val_accuracy"])
+    assert evaluation["val"]["accuracy"] > 0.5
+    assert "test" in evaluation and final["test_accuracy"] is not None
+    assert not list(path.glob("*.tmp*")), "no temporary files left behind"
+
+
+def test_same_spec_gives_same_result():
+    first = jobs.submit(tiny(epochs=1, owner="a"))
+    jobs.wait(first, timeout=180)
+    second = jobs.submit(tiny(epochs=1, owner="b"))
+    jobs.wait(second, timeout=180)
+    loss = [jobs.read_metrics(r).query("kind == 'epoch'")["loss"].iloc[0] for r in (first, second)]
+    assert loss[0] == loss[1]
+
+
+def test_cancel_keeps_best_weights_and_only_owner_may_cancel():
+    run_id = jobs.submit(tiny(epochs=200))
+    wait_until(lambda: jobs.status(run_id).get("best_epoch"))
+    with pytest.raises(jobs.PermissionDenied, match="belongs to ada"):
+        jobs.cancel(run_id, actor="mallory")
+    jobs.cancel(run_id, actor="ada")
+    final = jobs.wait(run_id, timeout=60)
+    assert final["status"] == "cancelled"
+    assert "best weights" in final["message"]
+    assert (run_path(run_id) / "model.keras").is_file()
+    assert evaluate_run(run_id)["val"]["num_images"] > 0
+    jobs.delete(run_id, actor="ada")
+    assert run_id not in [r["run_id"] for r in jobs.list_runs()]
+
+
+def test_killed_worker_reads_interrupted_and_checkpoint_is_usable():
+    run_id = jobs.submit(tiny(epochs=200))
+    wait_until(lambda: jobs.status(run_id).get("best_epoch"))
+    os.kill(jobs.status(run_id)["pid"], signal.SIGKILL)
+    wait_until(lambda: jobs.status(run_id)["status"] != "running", timeout=10)
+    assert jobs.status(run_id)["status"] == "interrupted"
+    assert evaluate_run(run_id)["val"]["accuracy"] >= 0.0
+
+
+def test_queue_serves_first_come_first_served():
+    first = jobs.submit(tiny(epochs=3, owner="a"))
+    second = jobs.submit(tiny(epochs=1, owner="b"))
+    wait_until(lambda: jobs.status(first)["status"] == "running")
+    assert jobs.status(second)["status"] == "queued"
+    assert jobs.status(second)["queue_position"] == 1
+    jobs.wait(second, timeout=240)
+    started = [jobs.status(r)["started"] for r in (first, second)]
+    assert started[0] <= started[1]
+    assert jobs.status(first)["status"] == "completed"
+
+
+def test_exploding_learning_rate_fails_with_advice():
+    run_id = jobs.submit(tiny(epochs=2, optimizer="sgd", learning_rate=10.0))
+    final = jobs.wait(run_id, timeout=180)
+    assert final["status"] == "failed"
+    assert "learning rate" in final["message"] and "too high" in final["message"]
+
+
+def test_limits_refuse_before_anything_starts():
+    with pytest.raises(LayerLabError, match="epochs"):
+        jobs.submit(tiny(epochs=50), limits=Limits(max_epochs=10))
+    with pytest.raises(LayerLabError, match="parameters|params"):
+        jobs.submit(tiny(), limits=Limits(max_model_params=100))
+    with pytest.raises(LayerLabError, match="No dataset named"):
+        jobs.submit(Experiment(data=DataSpec(dataset="nope")))
+    assert jobs.list_runs() == []
