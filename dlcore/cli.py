@@ -75,6 +75,7 @@ def cmd_import(args) -> int:
             width, height = args.size or (32, 32)
             mode = "grayscale" if args.grayscale else "color"
             settings = PrepSettings(mode, width, height, args.resize)
+        common.pop("test_percent")  # an .npz brings its own test split (x_test, y_test)
         dataset = importer.import_npz(source, args.name, settings=settings, **common)
     else:
         width, height = args.size or (32, 32)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import struct
 import warnings
 from dataclasses import dataclass
@@ -122,8 +123,10 @@ def open_image(source: bytes | str | Path, max_pixels: int | None = None) -> Ima
                 return _apply_exif(img)
         except ImageError:
             raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(_bomb_message("too many pixels", max_pixels)) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            found = re.search(r"\((\d+) pixels\)", str(error))
+            size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+            raise ImageError(_bomb_message(size, max_pixels)) from None
         except UnidentifiedImageError:
             raise ImageError(
                 "not an image, or a format that cannot be read; convert it to JPEG or PNG."

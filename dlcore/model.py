@@ -9,6 +9,7 @@ parameter totals equal ``model.count_params()``.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -103,11 +104,12 @@ def table_totals(rows: list[LayerRow]) -> dict[str, int]:
 
 def _check_input(input_shape: Shape, num_classes: int) -> Shape:
     shape = tuple(input_shape)
-    if len(shape) != 3 or not all(isinstance(n, int) and n >= 1 for n in shape):
+    if len(shape) != 3 or not all(isinstance(n, numbers.Integral) and n >= 1 for n in shape):
         raise LayerLabError(
             f"The input shape is {input_shape!r}; expected (height, width, channels) as three "
             "positive whole numbers, e.g. (28, 28, 1)."
         )
+    shape = tuple(int(n) for n in shape)  # NumPy integers from an array's shape are fine too
     if not isinstance(num_classes, int) or num_classes < 2:
         raise LayerLabError(
             f"num_classes is {num_classes!r}; a classifier needs at least 2 classes."

@@ -50,7 +50,8 @@ def test_import_npz_then_list(tmp_path, capsys):
 
 
 def test_train_json_evaluate_and_predict(tmp_path, capsys):
-    argv = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "2", "--json"]
+    argv = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "3"]
+    argv += ["--batch-size", "16", "--json"]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     keys = {"run_id", "dataset", "model", "epochs", "val_accuracy", "test_accuracy", "seconds"}

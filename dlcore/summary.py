@@ -1,0 +1,172 @@
+"""Plain-language summaries of runs for the pages: short labels, the table of trials (like the
+Keras class's table: architecture, activations, epochs, accuracy...), the curves of a run's
+metrics log, and the overfitting signal (validation loss rising while training loss falls).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from dlcore import LayerLabError
+from dlcore.runs import FINISHED, model_file, read_spec
+from dlcore.spec import AugmentSpec, ModelSpec
+
+EPOCH_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+_AUGMENT_SHORT = {"rotation": "rotate", "shift": "shift", "zoom": "zoom", "contrast": "contrast"}
+
+
+def architecture_summary(model: ModelSpec) -> str:
+    """E.g. ``conv 20-50 / dense 500``; ``x2`` marks conv pairs and ``bn`` batch norm."""
+    parts = []
+    if model.conv_blocks:
+        filters = "-".join(
+            f"{b.filters}x{b.num_convs}" if b.num_convs > 1 else str(b.filters)
+            for b in model.conv_blocks
+        )
+        norm = " bn" if any(b.batch_norm for b in model.conv_blocks) else ""
+        head = "" if model.head == "flatten" else f" {model.head.replace('_', ' ')} pool"
+        parts.append(f"conv {filters}{norm}{head}")
+    if model.dense_layers:
+        parts.append("dense " + "-".join(str(d.units) for d in model.dense_layers))
+    return " / ".join(parts) or "softmax only"
+
+
+def activations_summary(model: ModelSpec) -> str:
+    """The hidden layers' activations in order of use, then the softmax output."""
+    names = [b.activation for b in model.conv_blocks] + [d.activation for d in model.dense_layers]
+    return " / ".join([*dict.fromkeys(names), "softmax"])
+
+
+def augment_summary(augment: AugmentSpec) -> str:
+    """``off``, or the random changes in use, e.g. ``flip horizontal, rotate 0.1``."""
+    if not augment.enabled:
+        return "off"
+    parts = [f"flip {augment.flip}"] if augment.flip != "none" else []
+    parts += [f"{short} {getattr(augment, n):g}" for n, short in _AUGMENT_SHORT.items()]
+    parts = [p for p in parts if not p.endswith(" 0")]
+    if augment.noise > 0:
+        parts.append(f"noise {augment.noise:g}")
+    return ", ".join(parts)
+
+
+def duration_seconds(status: dict) -> float | None:
+    """Seconds from the start of training to the end of the run, None if not both known."""
+    try:
+        start = datetime.fromisoformat(str(status["started"]))
+        end = datetime.fromisoformat(str(status["ended"]))
+    except (KeyError, ValueError):
+        return None
+    return max(0.0, (end - start).total_seconds())
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``1:05`` or ``1:02:03``; an empty string when unknown."""
+    if seconds is None or seconds != seconds:  # None or NaN
+        return ""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def run_label(status: dict) -> str:
+    """One readable line: run id, owner, dataset, model and validation accuracy."""
+    parts = [status.get("run_id", "?"), status.get("owner") or "anonymous"]
+    parts += [status.get("dataset", "?"), status.get("model", "?")]
+    accuracy = status.get("val_accuracy")
+    parts.append(
+        f"val {accuracy:.1%}" if isinstance(accuracy, int | float) else status.get("status", "?")
+    )
+    return " · ".join(str(part) for part in parts)
+
+
+def has_model(run_id: str) -> bool:
+    try:
+        model_file(run_id)
+    except LayerLabError:
+        return False
+    return True
+
+
+def usable_runs(statuses: list[dict]) -> list[dict]:
+    """Finished runs (completed, or stopped with a checkpoint) that have a saved model."""
+    return [s for s in statuses if s.get("status") in FINISHED and has_model(s["run_id"])]
+
+
+def runs_frame(statuses: list[dict]) -> pd.DataFrame:
+    """The table of trials: one row per run with its settings and results."""
+    rows = []
+    for status in statuses:
+        row = {"run": status["run_id"], "owner": status.get("owner", "")}
+        row["dataset"] = status.get("dataset", "")
+        try:
+            spec = read_spec(status["run_id"])
+        except LayerLabError:
+            spec = None
+        if spec is not None:
+            row["architecture"] = f"{spec.model.preset}: {architecture_summary(spec.model)}"
+            row["activations"] = activations_summary(spec.model)
+            row["epochs"] = spec.training.epochs
+            row["optimizer"] = spec.training.optimizer
+            row["learning rate"] = spec.training.learning_rate
+            row["augmentation"] = augment_summary(spec.augment)
+        row["parameters"] = status.get("num_params")
+        row["time (s)"] = duration_seconds(status)
+        row["val accuracy"] = status.get("val_accuracy")
+        row["test accuracy"] = status.get("test_accuracy")
+        row["status"] = status.get("status", "")
+        rows.append(row)
+    columns = [
+        "run",
+        "owner",
+        "dataset",
+        "architecture",
+        "activations",
+        "epochs",
+        "optimizer",
+        "learning rate",
+        "augmentation",
+        "parameters",
+        "time (s)",
+        "val accuracy",
+        "test accuracy",
+        "status",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def epoch_history(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per finished epoch: epoch, loss, accuracy, val_loss, val_accuracy."""
+    if metrics.empty or "kind" not in metrics.columns:
+        return pd.DataFrame(columns=EPOCH_COLUMNS)
+    epochs = metrics[metrics["kind"] == "epoch"].drop_duplicates("epoch", keep="last")
+    return epochs.reindex(columns=EPOCH_COLUMNS).reset_index(drop=True)
+
+
+def batch_history(metrics: pd.DataFrame, max_points: int = 500) -> pd.DataFrame:
+    """Training loss per logged batch (step, loss), thinned to at most ``max_points`` rows so
+    a live chart stays light however long the run."""
+    if metrics.empty or "kind" not in metrics.columns:
+        return pd.DataFrame(columns=["step", "loss"])
+    batches = metrics.loc[metrics["kind"] == "batch", ["step", "loss"]]
+    every = max(1, -(-len(batches) // max_points))
+    thinned = batches.iloc[::every]
+    if len(batches) and thinned.index[-1] != batches.index[-1]:
+        thinned = pd.concat([thinned, batches.iloc[[-1]]])
+    return thinned.reset_index(drop=True)
+
+
+def overfitting_epoch(epochs: pd.DataFrame, min_rise: float = 0.02) -> int | None:
+    """The epoch with the lowest validation loss, when after it the validation loss has risen
+    (by ``min_rise`` relative, for at least two epochs) while the training loss kept falling:
+    the network is learning its training images by heart. None otherwise."""
+    if len(epochs) < 3 or epochs["val_loss"].isna().any():
+        return None
+    best = int(epochs["val_loss"].to_numpy().argmin())
+    last = len(epochs) - 1
+    val, train = epochs["val_loss"].to_numpy(), epochs["loss"].to_numpy()
+    rising = last - best >= 2 and val[last] > val[best] * (1 + min_rise)
+    if rising and train[last] < train[best]:
+        return int(epochs["epoch"].iloc[best])
+    return None

@@ -1,0 +1,115 @@
+"""Experiments: every run in one table of trials, their curves side by side, downloads."""
+
+import pandas as pd
+import streamlit as st
+
+from dlcore import LayerLabError, charts, jobs, runs, summary
+from dlcore.runs import ACTIVE
+from pages import common
+
+PERCENT = st.column_config.NumberColumn(format="percent")
+COLUMNS = {
+    "learning rate": st.column_config.NumberColumn(format="%g"),
+    "parameters": st.column_config.NumberColumn(format="localized"),
+    "time (s)": st.column_config.NumberColumn("time", format="duration"),
+    "val accuracy": PERCENT,
+    "test accuracy": PERCENT,
+}
+
+
+def _overlay(run_ids: list[str]) -> None:
+    frames = []
+    for run_id in run_ids:
+        history = summary.epoch_history(jobs.read_metrics(run_id))
+        if len(history):
+            frames.append(charts.tidy_history(history).assign(run=run_id))
+    if frames:
+        st.altair_chart(charts.runs_overlay(pd.concat(frames, ignore_index=True)))
+    else:
+        st.caption("These runs have no finished epoch yet.")
+
+
+def _downloads(run_id: str, status: dict) -> None:
+    spec = runs.read_spec(run_id)
+    left, right, third = st.columns(3)
+    right.download_button(
+        "Settings (spec JSON)",
+        spec.to_json(),
+        file_name=f"{run_id}.json",
+        mime="application/json",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    if summary.has_model(run_id) and status.get("status") not in ACTIVE:
+        left.download_button(
+            "Trained model (.keras)",
+            lambda: runs.model_file(run_id).read_bytes(),
+            file_name=f"{run_id}.keras",
+            mime="application/octet-stream",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+    if third.button("Use these settings", help="Load this run's network and training settings."):
+        common.set_experiment(spec)
+        common.set_dataset(spec.data.dataset)
+        st.toast("Settings loaded: change one thing on the Model or Train page and compare.")
+
+
+def _delete(run_id: str, status: dict) -> None:
+    mine = status.get("owner") == common.attendee() or common.is_instructor()
+    if not mine or status.get("status") in ACTIVE:
+        st.caption("Only its owner can delete a run, once it has finished.")
+        return
+    sure = st.checkbox(f"Yes, delete run {run_id} and its model for good")
+    if st.button("Delete run", icon=":material/delete:", disabled=not sure):
+        try:
+            jobs.delete(run_id, actor=None if common.is_instructor() else common.attendee())
+        except LayerLabError as error:
+            common.stop_on_error(error)
+        if common.current_run() == run_id:
+            common.set_run(None)
+        st.rerun()
+
+
+st.title("7 · Experiments")
+statuses = jobs.list_runs()
+if not statuses:
+    st.info("No run yet: train a model first.")
+    st.page_link("pages/train.py", label="Go to 4 · Train", icon=":material/model_training:")
+    st.stop()
+st.caption(
+    "Every run on this server, newest first, like the table of trials in class. Change one "
+    "thing at a time (epochs, a layer, the learning rate) and compare. Click rows to compare "
+    "their curves."
+)
+if st.toggle("Only my runs") and common.attendee():
+    statuses = [s for s in statuses if s.get("owner") == common.attendee()]
+if not statuses:
+    st.info("You have no run yet: train one on the Train page.")
+    st.stop()
+table = summary.runs_frame(statuses)
+event = st.dataframe(
+    table,
+    hide_index=True,
+    column_config=COLUMNS,
+    on_select="rerun",
+    selection_mode="multi-row",
+    key="runs_table",
+)
+selected = [table["run"].iloc[i] for i in event.selection.rows if i < len(table)]
+
+st.subheader("Curves side by side")
+shown = selected or [s["run_id"] for s in summary.usable_runs(statuses)[:3]]
+st.caption("Selected runs." if selected else "The newest finished runs (select rows to choose).")
+_overlay(shown)
+
+st.subheader("One run")
+by_id = {s["run_id"]: s for s in statuses}
+run_id = st.selectbox(
+    "Run", selected or list(by_id), format_func=lambda r: summary.run_label(by_id[r])
+)
+try:
+    _downloads(run_id, by_id[run_id])
+except LayerLabError as error:
+    common.show_error(error)
+_delete(run_id, by_id[run_id])

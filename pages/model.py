@@ -1,0 +1,230 @@
+"""Model: pick a lesson's network or design your own; see each layer's shape, weights and links."""
+
+import dataclasses
+import math
+
+import pandas as pd
+import streamlit as st
+
+from dlcore import LayerLabError
+from dlcore.jobs import dataset_shape
+from dlcore.model import LayerRow, layer_table, model_diagram, table_totals
+from dlcore.spec import (
+    ACTIVATIONS,
+    HEADS,
+    PADDINGS,
+    POOLINGS,
+    PRESET_DESCRIPTIONS,
+    PRESETS,
+    ConvBlock,
+    DenseLayer,
+    ModelSpec,
+    preset_model,
+)
+from pages.common import current_experiment, require_dataset, set_experiment, stop_on_error
+
+K = "_model_"  # prefix of this page's widget keys
+RANGES = {"filters": (1, 256), "kernel_size": (1, 11), "strides": (1, 4), "num_convs": (1, 4),
+          "pool_size": (1, 4), "units": (1, 4096), "blocks": (0, 6), "dense": (0, 4)}  # fmt: skip
+HEAD_TITLES = {"flatten": "Flatten", "global_average": "Global average pooling",
+               "global_max": "Global max pooling"}  # fmt: skip
+LECTURE = ModelSpec(
+    preset="custom",
+    conv_blocks=(ConvBlock(filters=10, kernel_size=5, padding="valid"),),
+    dense_layers=(DenseLayer(200),),
+)
+
+
+def _field(key: str) -> str:
+    """'b2_filters' -> 'filters' (per-block and per-dense keys), 'blocks' -> 'blocks'."""
+    return key.split("_", 1)[1] if key[0] in "bd" and key[1].isdigit() else key
+
+
+def _put(key: str, value) -> None:
+    """Set a control's value, clamped into the slider's range (specs may hold larger values)."""
+    if _field(key) in RANGES and not isinstance(value, bool):
+        low, high = RANGES[_field(key)]
+        value = min(max(value, low), high)
+    st.session_state[K + key] = value
+
+
+def _model_to_state(model: ModelSpec) -> None:
+    """Fill every control from a spec (a preset, or the saved experiment)."""
+    for key in [k for k in st.session_state if str(k).startswith(K)]:
+        del st.session_state[key]
+    _put("preset", model.preset)
+    _put("blocks", len(model.conv_blocks))
+    _put("head", model.head)
+    _put("dense", len(model.dense_layers))
+    for kind, items in (("b", model.conv_blocks), ("d", model.dense_layers)):
+        for number, item in enumerate(items, start=1):
+            for field, value in dataclasses.asdict(item).items():
+                _put(f"{kind}{number}_{field}", value)
+
+
+def _ensure(prefix: str, default) -> None:
+    for field, value in dataclasses.asdict(default).items():
+        st.session_state.setdefault(f"{K}{prefix}_{field}", value)
+
+
+def _preset_chosen() -> None:
+    if st.session_state[K + "preset"] != "custom":
+        _model_to_state(preset_model(st.session_state[K + "preset"]))
+
+
+def _edited() -> None:
+    st.session_state[K + "preset"] = "custom"
+
+
+def _slider(column, label: str, key: str, **options):
+    low, high = RANGES[_field(key)]
+    return column.slider(label, low, high, key=K + key, on_change=_edited, **options)
+
+
+def _block_controls(number: int) -> ConvBlock:
+    p = f"b{number}_"
+    _ensure(f"b{number}", ConvBlock())
+    one, two, three = st.columns(3)
+    _slider(one, "Filters (feature maps)", p + "filters")
+    _slider(two, "Kernel size (F)", p + "kernel_size")
+    _slider(three, "Stride (S)", p + "strides")
+    one.selectbox("Padding", PADDINGS, key=K + p + "padding", on_change=_edited)
+    two.selectbox("Activation", ACTIVATIONS, key=K + p + "activation", on_change=_edited)
+    _slider(three, "Convolutions in the block", p + "num_convs")
+    one.selectbox("Pooling", POOLINGS, key=K + p + "pooling", on_change=_edited)
+    _slider(two, "Pool size", p + "pool_size")
+    three.slider("Dropout", 0.0, 0.9, step=0.05, key=K + p + "dropout_rate", on_change=_edited)
+    one.checkbox("Batch normalization", key=K + p + "batch_norm", on_change=_edited)
+    return ConvBlock(**{f: st.session_state[K + p + f] for f in dataclasses.asdict(ConvBlock())})
+
+
+def _dense_controls(number: int) -> DenseLayer:
+    p = f"d{number}_"
+    _ensure(f"d{number}", DenseLayer())
+    one, two, three = st.columns(3)
+    low, high = RANGES["units"]
+    one.number_input(f"Dense {number}: units", low, high, key=K + p + "units", on_change=_edited)
+    two.selectbox("Activation", ACTIVATIONS, key=K + p + "activation", on_change=_edited)
+    three.slider("Dropout", 0.0, 0.9, step=0.05, key=K + p + "dropout_rate", on_change=_edited)
+    return DenseLayer(**{f: st.session_state[K + p + f] for f in ("units", "activation",
+                                                                   "dropout_rate")})  # fmt: skip
+
+
+def _model_controls() -> ModelSpec:
+    st.selectbox("Start from a lesson's network", PRESETS, key=K + "preset",
+                 format_func=lambda name: f"{name}: {PRESET_DESCRIPTIONS[name]}",
+                 on_change=_preset_chosen)  # fmt: skip
+    st.caption("Changing any setting below turns the network into your own, 'custom' one.")
+    left, right = st.columns(2)
+    num_blocks = _slider(left, "Convolution blocks", "blocks")
+    num_dense = _slider(right, "Dense (fully connected) layers", "dense")
+    blocks = []
+    if num_blocks:
+        for number, tab in enumerate(st.tabs([f"Block {n}" for n in range(1, num_blocks + 1)]), 1):
+            with tab:
+                blocks.append(_block_controls(number))
+    st.selectbox("Head: from feature maps to a vector", HEADS, key=K + "head",
+                 format_func=HEAD_TITLES.get, on_change=_edited)  # fmt: skip
+    dense = [_dense_controls(number) for number in range(1, num_dense + 1)]
+    return ModelSpec(preset=st.session_state[K + "preset"], conv_blocks=tuple(blocks),
+                     head=st.session_state[K + "head"], dense_layers=tuple(dense))  # fmt: skip
+
+
+def _table(rows: list[LayerRow]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Layer": [row.name for row in rows],
+            "Type": [row.kind for row in rows],
+            "Output shape": [" x ".join(str(n) for n in row.output_shape) for row in rows],
+            "Parameters": [row.params for row in rows],
+            "Connections": [row.connections for row in rows],
+        }
+    )
+
+
+def _weight_sharing(rows: list[LayerRow], shape: tuple[int, int, int]) -> None:
+    conv = next((row for row in rows if row.kind.startswith("Conv")), None)
+    if conv is None:
+        st.caption("Add a convolution block to compare it with a dense layer.")
+        return
+    outputs = math.prod(conv.output_shape)
+    dense = (math.prod(shape) + 1) * outputs
+    st.markdown(
+        f"In your network, **{conv.name}** has **{conv.params:,}** weights and makes "
+        f"{conv.connections:,} connections: the same small filters slide over every position. "
+        f"A dense layer making the same {outputs:,} outputs from the "
+        f"{' x '.join(map(str, shape))} image would need **{dense:,}** weights "
+        f"({dense / max(conv.params, 1):,.0f} times more)."
+    )
+
+
+name = require_dataset()
+st.title("Design the network")
+try:
+    info = dataset_shape(name)
+except LayerLabError as error:
+    stop_on_error(error)
+input_shape, num_classes = info["image_shape"], info["num_classes"]
+st.caption(f"Input: {' x '.join(map(str, input_shape))} images of **{name}**, "
+           f"{num_classes} classes to tell apart.")  # fmt: skip
+experiment = current_experiment()
+if K + "preset" not in st.session_state:
+    _model_to_state(experiment.model)
+
+try:
+    spec = _model_controls()
+    rows = layer_table(spec, input_shape, num_classes)
+except LayerLabError as error:  # ShapeError names the layer that no longer fits
+    st.error(str(error), icon=":material/error:")
+    st.caption("This network is not saved until it fits the images.")
+    rows = None
+if rows is not None:
+    totals = table_totals(rows)
+    one, two, three = st.columns(3)
+    one.metric("Parameters (weights to learn)", f"{totals['params']:,}")
+    two.metric("Connections (multiply-adds per image)", f"{totals['connections']:,}")
+    three.metric("Layers", len(rows))
+    st.dataframe(_table(rows), hide_index=True)
+    st.graphviz_chart(model_diagram(spec, input_shape, num_classes))
+    if spec != experiment.model:
+        set_experiment(dataclasses.replace(experiment, model=spec))
+        if spec.preset != experiment.model.preset:
+            st.rerun()  # so the sidebar shows the new preset
+    st.caption(f"Saved: the **{spec.preset}** network will be trained on the Train page.")
+    with st.expander("Weight sharing: why a CNN needs so few weights", expanded=False):
+        _weight_sharing(rows, input_shape)
+
+st.subheader("How the layers work")
+with st.expander("Convolution, feature maps, stride and padding"):
+    st.markdown(
+        "A **convolution** slides a small filter (say 5x5) over the image. At each position it "
+        "multiplies the pixels under it by its weights and adds them up: a high result means "
+        "the filter found its feature there (an edge, a curve, a colour). The grid of results is "
+        "a **feature map**; each filter makes one. The patch of the image a value depends on is "
+        "its **receptive field**, and it grows with every layer. The **stride** S is how many "
+        "pixels the filter jumps; **padding** P adds a border of zeros: *valid* adds none (the "
+        "map shrinks), *same* adds enough to keep the size. The output width is:"
+    )
+    st.latex(r"\text{output} = \frac{W - F + 2P}{S} + 1")
+    st.caption(
+        "Lecture example: a 32x32x1 image, 10 filters of 5x5, stride 1, valid padding: "
+        "(32 − 5 + 0) / 1 + 1 = 28, so 10 feature maps of 28x28. Each filter has 5·5·1 + 1 = 26 "
+        "weights (260 in all) and 28·28·260 = 203,840 connections. A 2x2 max-pool gives 14x14x10; "
+        "a dense layer of 200 on those 1,960 values has (1,960 + 1)·200 = 392,200 weights."
+    )
+    st.dataframe(_table(layer_table(LECTURE, (32, 32, 1), 10)), hide_index=True)
+with st.expander("Pooling, ReLU, dropout, batch normalization, softmax"):
+    st.markdown(
+        "- **Pooling** shrinks each feature map: *max* keeps the largest value of each 2x2 "
+        "window, *average* their mean. Half the width, a quarter of the values, and small shifts "
+        "of the image matter less.\n"
+        "- **ReLU** (the activation) keeps positive values and turns negatives into 0; without "
+        "such a bend, stacked layers would be no better than one.\n"
+        "- **Dropout** switches off a random fraction of values at each training step, so the "
+        "network cannot rely on a few of them: it overfits less. It is off when classifying.\n"
+        "- **Batch normalization** rescales each layer's outputs to a steady range during "
+        "training, which makes deep networks train faster and more reliably.\n"
+        "- **Dense** (fully connected) layers link every input to every unit.\n"
+        "- **Softmax**, the last layer, turns one score per class into probabilities that add up "
+        "to 100%; the predicted class is the most probable one."
+    )

@@ -1,0 +1,232 @@
+"""Train: choose how the network learns, start a training job and watch it learn, live."""
+
+import dataclasses
+
+import streamlit as st
+
+from dlcore import LayerLabError, charts, jobs, summary
+from dlcore.limits import load_limits
+from dlcore.runs import ACTIVE
+from dlcore.spec import FLIPS, OPTIMIZERS, AugmentSpec, TrainSpec
+from pages import common
+
+LEARNING_RATES = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
+TRAIN_IMAGES = (200, 500, 1000, 2000, 5000, 10000, 20000, 0)  # 0 = all
+WORDS = """
+- **Epoch**: one pass over every training image. More epochs, more chances to learn (and to
+  overfit).
+- **Batch**: the images looked at together before the weights change once (the batch size).
+- **Iteration** (a step): one batch processed and one change of the weights. An epoch has
+  training images ÷ batch size iterations.
+- **Loss**: how wrong the network's guesses are (cross-entropy: small when it gives the right
+  class a high probability). Training pushes it down.
+- **Accuracy**: the share of images whose most probable class is the right one.
+- **Learning rate**: the size of each change of the weights. Too small learns slowly; too large
+  jumps around or diverges.
+- **Overfitting**: the network learns its training images by heart. You see it when the
+  validation loss starts rising while the training loss keeps falling; stop earlier (early
+  stopping), add dropout, augmentation or more data.
+- **Data augmentation**: random flips, turns, shifts, zooms, contrast and noise applied to the
+  training images each epoch, so the network sees more variety; never applied to validation,
+  test or your own images.
+"""
+
+
+def _init(key: str, value):
+    """The widget key, with its starting value taken from the experiment the first time."""
+    st.session_state.setdefault(key, value)
+    return key
+
+
+def _with(options: tuple, value) -> list:
+    return sorted({*options, value}, key=lambda v: v or float("inf"))
+
+
+def _training_controls(training: TrainSpec, max_train_images: int) -> tuple[TrainSpec, int]:
+    max_epochs = load_limits().max_epochs
+    left, right = st.columns(2)
+    optimizer = left.selectbox(
+        "Optimizer",
+        OPTIMIZERS,
+        key=_init("train_optimizer", training.optimizer),
+        help="The rule that turns the loss into weight changes. Adam is a safe first choice.",
+    )
+    rate = left.select_slider(
+        "Learning rate",
+        _with(LEARNING_RATES, training.learning_rate),
+        key=_init("train_rate", training.learning_rate),
+        format_func=lambda r: f"{r:g}",
+        help="Size of each weight change. 0.001 suits Adam and RMSprop; SGD likes 0.01-0.1.",
+    )
+    images = left.select_slider(
+        "Training images to use",
+        _with(TRAIN_IMAGES, max_train_images),
+        key=_init("train_images", max_train_images),
+        format_func=lambda n: f"{n:,}" if n else "all",
+        help="Fewer images train faster, for a quick first try.",
+    )
+    batch = right.select_slider(
+        "Batch size",
+        _with(BATCH_SIZES, training.batch_size),
+        key=_init("train_batch", training.batch_size),
+        help="Images per iteration. Larger batches are faster per epoch but update less often.",
+    )
+    epochs = right.slider(
+        "Epochs", 1, max(max_epochs, training.epochs), key=_init("train_epochs", training.epochs)
+    )
+    patience = right.number_input(
+        "Early stopping: stop after this many epochs without a better validation loss (0 = off)",
+        0,
+        100,
+        key=_init("train_patience", training.early_stopping_patience),
+    )
+    spec = TrainSpec(
+        epochs=epochs,
+        batch_size=batch,
+        optimizer=optimizer,
+        learning_rate=rate,
+        seed=training.seed,
+        early_stopping_patience=int(patience),
+    )
+    return spec, images
+
+
+def _augment_controls(augment: AugmentSpec) -> AugmentSpec:
+    if not st.toggle("Augment the training images", key=_init("aug_on", augment.enabled)):
+        return AugmentSpec()
+    columns = st.columns(3)
+    flip = columns[0].selectbox("Flip", FLIPS, key=_init("aug_flip", augment.flip))
+    factors = {}
+    for index, (name, label) in enumerate(
+        [
+            ("rotation", "Rotate (fraction of a turn)"),
+            ("shift", "Shift (fraction of the size)"),
+            ("zoom", "Zoom (fraction)"),
+            ("contrast", "Contrast change"),
+            ("noise", "Noise (pixel std. dev., 0-1 scale)"),
+        ],
+        start=1,
+    ):
+        key = _init(f"aug_{name}", float(getattr(augment, name)))
+        factors[name] = columns[index % 3].slider(label, 0.0, 0.5, step=0.01, key=key)
+    return AugmentSpec(flip=flip, **factors)
+
+
+def _augment_preview(dataset_name: str, augment: AugmentSpec) -> None:
+    if st.button("Preview augmented images", disabled=not augment.enabled):
+        from dlcore.augment import augment_preview
+
+        with st.spinner("Applying the augmentation layers..."):
+            images = common.dataset_for(dataset_name).x_train[:4]
+            st.session_state["aug_preview"] = (augment, augment_preview(images, augment, copies=4))
+    shown = st.session_state.get("aug_preview")
+    if shown and shown[0] == augment:
+        st.caption("Each row: four random versions of one training image, as the network sees it.")
+        common.image_grid(list(shown[1]), columns=4)
+
+
+def _status_box(status: dict) -> None:
+    state, message = status.get("status", "?"), status.get("message", "")
+    if state == "queued":
+        place = status.get("queue_position")
+        st.info(f"**queued** · {'#' + str(place) + ' in the queue · ' if place else ''}{message}")
+    elif state == "running":
+        st.info(f"**running** on {status.get('device', '?')} · {message}")
+    elif state == "completed":
+        accuracy = status.get("val_accuracy")
+        score = f" Validation accuracy {accuracy:.1%}." if accuracy is not None else ""
+        st.success(f"**completed** · {message}{score}")
+        st.page_link("pages/evaluate.py", label="Evaluate it", icon=":material/analytics:")
+    elif state == "failed":
+        st.error(f"**failed** · {message}")
+    else:
+        st.warning(f"**{state}** · {message}")
+
+
+def _progress(status: dict, metrics) -> None:
+    if metrics.empty:
+        return
+    last = metrics.iloc[-1]
+    eta = last.get("eta")
+    left = f" · about {summary.format_seconds(eta)} left" if status["status"] == "running" else ""
+    st.progress(
+        min(1.0, float(last.get("progress", 0.0))),
+        text=f"Epoch {int(last['epoch'])} · {float(last.get('progress', 0)):.0%} done{left}",
+    )
+    a, b, c = st.columns(3)
+    a.metric("Images per second", f"{float(last.get('images_per_second', 0)):,.0f}")
+    b.metric("Iterations so far", f"{int(last['step']):,}")
+    c.metric("Training time", summary.format_seconds(last.get("elapsed")))
+
+
+def _curves(metrics) -> None:
+    epochs = summary.epoch_history(metrics)
+    if len(epochs):
+        st.altair_chart(charts.training_curves(epochs))
+        best = summary.overfitting_epoch(epochs)
+        if best:
+            st.warning(
+                f"Overfitting: the validation loss was lowest after epoch {best} and has risen "
+                "since, while the training loss keeps falling. Fewer epochs, early stopping, "
+                "dropout or augmentation help."
+            )
+    batches = summary.batch_history(metrics)
+    if len(batches):
+        st.altair_chart(charts.batch_loss_chart(batches))
+
+
+def _watch(run_id: str, was_active: bool) -> None:
+    """The live view of a run; polled every second and a half while the run is active."""
+    try:
+        status, metrics = jobs.status(run_id), jobs.read_metrics(run_id)
+    except LayerLabError as error:
+        common.show_error(error)
+        return
+    if was_active and status.get("status") not in ACTIVE:
+        st.rerun()  # redraw the page once, without polling
+    _status_box(status)
+    if status.get("status") in ACTIVE and st.button("Cancel training", icon=":material/stop:"):
+        actor = None if common.is_instructor() else common.attendee()
+        try:
+            jobs.cancel(run_id, actor=actor)
+        except LayerLabError as error:
+            common.show_error(error)
+    _progress(status, metrics)
+    _curves(metrics)
+
+
+st.title("4 · Train")
+dataset = common.require_dataset()
+experiment = common.current_experiment()
+st.caption(
+    f"Dataset **{dataset}**, network **{experiment.model.preset}** "
+    f"({summary.architecture_summary(experiment.model)}). Change them on the earlier pages."
+)
+with st.expander("Epoch, batch, loss... what do these words mean?"):
+    st.markdown(WORDS)
+
+st.subheader("How the network learns")
+training, max_images = _training_controls(experiment.training, experiment.data.max_train_images)
+with st.expander("Data augmentation", expanded=experiment.augment.enabled):
+    augment = _augment_controls(experiment.augment)
+    _augment_preview(dataset, augment)
+data = dataclasses.replace(experiment.data, max_train_images=max_images)
+experiment = dataclasses.replace(experiment, data=data, training=training, augment=augment)
+common.set_experiment(experiment)
+
+if st.button("Start training", type="primary", icon=":material/play_arrow:"):
+    try:
+        common.set_run(jobs.submit(experiment))
+    except LayerLabError as error:
+        common.show_error(error)
+
+run_id = common.current_run()
+if run_id:
+    st.subheader(f"Run {run_id}")
+    try:
+        active = jobs.status(run_id).get("status") in ACTIVE
+    except LayerLabError as error:
+        common.set_run(None)
+        common.stop_on_error(error)
+    st.fragment(_watch, run_every=1.5 if active else None)(run_id, active)

@@ -1,0 +1,71 @@
+"""Helpers for the page tests: a tiny finished run shared by the test modules, and AppTest
+opened on one page. Training it takes a real worker process (~10 s), so it is made once per
+test session, in a data directory of its own."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from dlcore.spec import ConvBlock, DataSpec, Experiment, ModelSpec, TrainSpec
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+OWNER = "ada"
+_SHARED: dict[str, tuple[Path, str]] = {}
+
+
+def tiny_experiment(owner: str = OWNER) -> Experiment:
+    """One small conv block, one epoch on 200 digits: trains in seconds, and badly (so the
+    evaluation has mistakes to show)."""
+    model = ModelSpec(preset="custom", conv_blocks=(ConvBlock(filters=4),), dense_layers=())
+    return Experiment(
+        data=DataSpec(dataset="digits", max_train_images=200),
+        model=model,
+        training=TrainSpec(epochs=1, batch_size=32),
+        owner=owner,
+    )
+
+
+def make_tiny_run(home: Path) -> str:
+    """Train the tiny experiment with ``home`` as LAYERLAB_HOME; return its finished run id."""
+    from dlcore import jobs
+
+    previous = os.environ.get("LAYERLAB_HOME")
+    os.environ["LAYERLAB_HOME"] = str(home)
+    try:
+        run_id = jobs.submit(tiny_experiment())
+        final = jobs.wait(run_id, timeout=120)
+    finally:
+        if previous is None:
+            os.environ.pop("LAYERLAB_HOME", None)
+        else:
+            os.environ["LAYERLAB_HOME"] = previous
+    assert final["status"] == "completed", final
+    return run_id
+
+
+def shared_tiny_run(base: Path) -> tuple[Path, str]:
+    """(home, run_id) of one tiny run made under ``base`` the first time it is asked for."""
+    if "run" not in _SHARED:
+        home = base / "shared-home"
+        _SHARED["run"] = (home, make_tiny_run(home))
+    return _SHARED["run"]
+
+
+def open_page(page: str, timeout: float = 60, **session) -> AppTest:
+    """AppTest of the app, switched to ``pages/<page>.py`` with ``session`` state, run once."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Every markdown, caption and alert text on the page, joined."""
+    parts = [e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
+             for e in getattr(at, kind)]  # fmt: skip
+    return "\n".join(str(part) for part in parts)

@@ -1,0 +1,255 @@
+"""Image decoding and preparation: modes, EXIF, bombs, resize modes, digit photos."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from dlcore import LayerLabError
+from dlcore.images import (
+    ImageError,
+    PrepSettings,
+    digit_photo,
+    open_image,
+    prepare_image,
+    resize_image,
+    to_channels,
+)
+
+
+def encode(img: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` (no real pixel data)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_settings_validate_and_round_trip():
+    settings = PrepSettings("grayscale", 28, 28, "crop")
+    assert settings.channels == 1 and PrepSettings().channels == 3
+    assert PrepSettings.from_dict(settings.to_dict()) == settings
+    with pytest.raises(LayerLabError, match="color_mode"):
+        PrepSettings(color_mode="sepia")
+    with pytest.raises(LayerLabError, match="resize_mode"):
+        PrepSettings(resize_mode="zoom")
+    with pytest.raises(LayerLabError, match="width is 2"):
+        PrepSettings(width=2)
+    with pytest.raises(LayerLabError, match="height is 1000"):
+        PrepSettings(height=1000)
+    with pytest.raises(LayerLabError, match="Unknown image setting"):
+        PrepSettings.from_dict({"colour": "grey"})
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty file"),
+        (b"hello, I am text pretending to be a PNG", "not an image"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC"),
+    ],
+)
+def test_open_image_refuses_bad_files(data, reason):
+    with pytest.raises(ImageError, match=reason):
+        open_image(data)
+
+
+def test_open_image_refuses_truncated_jpeg():
+    data = encode(Image.effect_noise((64, 64), 50).convert("RGB"), "JPEG")
+    with pytest.raises(ImageError, match="truncated"):
+        open_image(data[: len(data) // 2])
+
+
+def test_open_image_refuses_missing_file(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        open_image(tmp_path / "nope.png")
+
+
+def test_decompression_bomb_refused_before_decoding():
+    with pytest.raises(ImageError, match="10,000,000,000 pixels.*decompression bomb"):
+        open_image(png_header(100_000, 100_000))  # Pillow's own check fires on open
+    with pytest.raises(ImageError, match="9000x9000 pixels.*decompression bomb"):
+        open_image(png_header(9000, 9000))  # ours, from the header, before decoding
+    small = encode(Image.new("RGB", (100, 100)))
+    with pytest.raises(ImageError, match="decompression bomb"):
+        open_image(small, max_pixels=5_000)
+    assert open_image(small, max_pixels=10_000).size == (100, 100)
+
+
+def test_exif_orientation_is_applied():
+    img = Image.new("RGB", (40, 20), "white")
+    img.paste((0, 0, 0), (0, 0, 20, 20))  # left half black
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    upright = open_image(encode(img, "JPEG", exif=exif.tobytes()))
+    assert upright.size == (20, 40)
+    pixels = np.asarray(upright.convert("L"), dtype=float)
+    assert pixels[:15].mean() < 60 and pixels[25:].mean() > 200  # the black half is now on top
+
+
+def test_animated_gif_gives_first_frame():
+    frames = [Image.new("L", (8, 8), value) for value in (10, 200, 90)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    img = open_image(buffer.getvalue())
+    assert abs(int(np.asarray(img.convert("L")).mean()) - 10) <= 2
+
+
+def mode_samples() -> dict[str, tuple[Image.Image, int]]:
+    """One image per PIL mode, with the grey value its centre should become."""
+    palette = Image.new("P", (4, 4), 1)
+    palette.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    palette.info["transparency"] = 1  # the whole image is transparent -> white
+    sixteen = Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16))
+    return {
+        "1": (Image.new("1", (4, 4), 1), 255),
+        "L": (Image.new("L", (4, 4), 77), 77),
+        "LA": (Image.new("LA", (4, 4), (0, 0)), 255),
+        "P": (palette, 255),
+        "RGB": (Image.new("RGB", (4, 4), (50, 50, 50)), 50),
+        "RGBA": (Image.new("RGBA", (4, 4), (0, 0, 0, 0)), 255),
+        "I;16": (open_image(encode(sixteen)), round(40000 / 257)),
+        "I": (Image.new("I", (4, 4), 200), 200),
+        "F": (Image.new("F", (4, 4), 0.5), 128),
+    }
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I", "F"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_to_channels_handles_every_mode(mode, channels):
+    img, grey = mode_samples()[mode]
+    out = to_channels(img, channels)
+    assert out.mode == ("L" if channels == 1 else "RGB")
+    assert np.abs(np.asarray(out, dtype=int) - grey).max() <= 1
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped():
+    ramp = np.linspace(0, 65535, 64).astype(np.uint16).reshape(8, 8)
+    img = open_image(encode(Image.fromarray(ramp)))
+    assert img.mode.startswith("I")
+    out = np.asarray(to_channels(img, 1), dtype=int)
+    assert out.min() == 0 and out.max() == 255 and len(np.unique(out)) > 50
+
+
+def test_cmyk_jpeg_keeps_its_colour():
+    red = Image.new("RGB", (16, 16), (220, 20, 20)).convert("CMYK")
+    img = open_image(encode(red, "JPEG", quality=95))
+    assert img.mode == "CMYK"
+    r, g, b = np.asarray(to_channels(img, 3), dtype=int)[8, 8]
+    assert r > 180 and g < 60 and b < 60
+
+
+def test_channels_must_be_1_or_3():
+    with pytest.raises(LayerLabError, match="channels"):
+        to_channels(Image.new("L", (4, 4)), 2)
+
+
+def bands(width: int = 64, height: int = 32) -> Image.Image:
+    """A wide image: a red left quarter, a blue right quarter, white in between."""
+    img = Image.new("RGB", (width, height), "white")
+    img.paste((255, 0, 0), (0, 0, width // 4, height))
+    img.paste((0, 0, 255), (3 * width // 4, 0, width, height))
+    return img
+
+
+def test_resize_squash_keeps_everything():
+    out = np.asarray(resize_image(bands(), 32, 32, "squash"))
+    assert out.shape == (32, 32, 3)
+    assert out[:, 0, 0].min() > 200 and out[:, -1, 2].min() > 200  # both bands still there
+
+
+def test_resize_crop_cuts_the_long_side():
+    out = np.asarray(resize_image(bands(), 32, 32, "crop"))
+    assert out.shape == (32, 32, 3)
+    assert (out == 255).all()  # the centre 32x32 of the 64x32 image is all white
+
+
+def test_resize_fill_pads_with_reproducible_noise():
+    first = np.asarray(resize_image(bands(), 32, 32, "fill"))
+    again = np.asarray(resize_image(bands(), 32, 32, "fill"))
+    assert first.shape == (32, 32, 3)
+    np.testing.assert_array_equal(first, again)
+    assert first[:8].std() > 40  # noise above the image
+    assert first[8:24, 0, 0].min() > 200 and first[8:24, -1, 2].min() > 200  # bands kept
+
+
+def test_resize_half_crop_is_between_crop_and_fill():
+    out = np.asarray(resize_image(bands(), 32, 32, "half_crop"))
+    assert out.shape == (32, 32, 3)
+    assert out[:3].std() > 40  # some noise padding
+    assert out[16, 0, 0] > 200 and out[16, 0, 1] < 80  # some of the red band survives
+    with pytest.raises(LayerLabError, match="resize mode"):
+        resize_image(bands(), 32, 32, "stretch")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        encode(bands()),
+        bands(),
+        np.asarray(bands()),
+        np.asarray(bands(), dtype=np.float32) / 255.0,
+    ],
+    ids=["bytes", "pil", "uint8-array", "float-array"],
+)
+def test_prepare_image_accepts_every_source(source):
+    out = prepare_image(source, PrepSettings("color", 16, 12, "squash"))
+    assert out.shape == (12, 16, 3) and out.dtype == np.uint8
+    assert out[6, 0, 0] > 200 and out[6, 0, 1] < 60
+    grey = prepare_image(source, PrepSettings("grayscale", 10, 10))
+    assert grey.shape == (10, 10, 1)
+
+
+def test_prepare_image_from_path(tmp_path):
+    path = tmp_path / "photo.jpg"
+    bands().save(path)
+    assert prepare_image(path, PrepSettings()).shape == (32, 32, 3)
+    assert prepare_image(str(path), PrepSettings("grayscale", 8, 8)).shape == (8, 8, 1)
+
+
+def digit_on_paper(offset: tuple[int, int]) -> Image.Image:
+    """A dark handwritten-like "7" off centre on light, noisy, uneven paper."""
+    rng = np.random.default_rng(3)
+    paper = 190 + rng.normal(0, 10, (300, 400)) + np.linspace(0, 30, 400)[None, :]
+    img = Image.fromarray(paper.clip(0, 255).astype(np.uint8)).convert("RGB")
+    x, y = offset
+    draw = ImageDraw.Draw(img)
+    draw.line([(x, y), (x + 70, y), (x + 25, y + 120)], fill=(40, 35, 60), width=10)
+    return img
+
+
+@pytest.mark.parametrize("offset", [(40, 30), (280, 150)])
+def test_digit_photo_looks_like_mnist(offset):
+    out = digit_photo(encode(digit_on_paper(offset), "JPEG"))
+    assert out.shape == (28, 28, 1) and out.dtype == np.uint8
+    pixels = out[..., 0].astype(float)
+    assert pixels.max() > 200  # bright ink
+    frame = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    assert frame.max() == 0 and (pixels == 0).mean() > 0.6  # black background
+    rows, cols = np.indices(pixels.shape)
+    centre = ((rows * pixels).sum() / pixels.sum(), (cols * pixels).sum() / pixels.sum())
+    assert abs(centre[0] - 13.5) <= 2 and abs(centre[1] - 13.5) <= 2
+    ink_rows = np.flatnonzero(pixels.max(axis=1) > 30)
+    ink_cols = np.flatnonzero(pixels.max(axis=0) > 30)
+    assert 18 <= ink_rows[-1] - ink_rows[0] + 1 <= 21  # the long side fitted to 20 pixels
+    assert ink_cols[-1] - ink_cols[0] + 1 <= 21
+
+
+def test_digit_photo_other_size_and_blank_page():
+    assert digit_photo(digit_on_paper((100, 100)), width=32, height=32).shape == (32, 32, 1)
+    with pytest.raises(ImageError, match="no digit"):
+        digit_photo(Image.new("L", (100, 100), 200))

@@ -1,0 +1,292 @@
+"""Importing folders, ZIPs, browser uploads and .npz files, bad files and hostile ZIPs included."""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dlcore import LayerLabError, importer
+from dlcore.dataset import Dataset, save_dataset
+from dlcore.images import PrepSettings
+from dlcore.importer import import_files, import_folder, import_npz, import_zip
+from dlcore.storage import scratch_dir
+
+GREY16 = PrepSettings("grayscale", 16, 16)
+COLOURS = {"cat": (250, 120, 0), "dog": (90, 60, 30), "fox": (200, 40, 40)}
+
+
+def png(colour=(0, 0, 0), size=(20, 24)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jpeg(colour=(0, 0, 0)) -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise((40, 40), 60).convert("RGB").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+BAD_FILES = {
+    "truncated.jpg": jpeg()[:300],
+    "empty.png": b"",
+    "notes.png": b"this is a text file saved with a .png name",
+}
+
+
+def tree_files(classes: dict[str, int], prefix: str = "") -> dict[str, bytes]:
+    """``{relative path: bytes}`` of a class-folder tree with coloured PNGs."""
+    files = {}
+    for name, count in classes.items():
+        for i in range(count):
+            sub = "more/" if i % 3 == 2 else ""  # some images one folder deeper
+            files[f"{prefix}{name}/{sub}{i}.png"] = png(COLOURS.get(name, (9, 9, 9)))
+    return files
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    for relative, data in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def make_zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def outside_home(tmp_path: Path) -> set[str]:
+    home = tmp_path / "home"
+    return {str(p) for p in tmp_path.rglob("*") if home not in p.parents and p != home}
+
+
+def test_import_folder_skips_bad_files_and_keeps_the_rest(tmp_path):
+    files = tree_files({"cat": 6, "dog": 6, "fox": 6})
+    files.update({f"cat/{name}": data for name, data in BAD_FILES.items()})
+    files.update({"dog/readme.txt": b"hi", "dog/.hidden.png": b"x", "fox/.DS_Store": b"x"})
+    files.update({"__MACOSX/cat/._0.png": b"x", "loose.png": png()})
+    root = write_tree(tmp_path / "photos", files)
+    (root / "empty").mkdir()
+    calls = []
+    data = import_folder(
+        root, "pets", GREY16, val_percent=33, owner="ann", progress=lambda *a: calls.append(a)
+    )
+    assert data.classes == ["cat", "dog", "fox"] and data.image_shape == (16, 16, 1)
+    assert len(data.x_train) + len(data.x_val) == 18
+    assert set(data.counts()["val"].values()) == {2}
+    reasons = {entry["file"]: entry["reason"] for entry in data.manifest["skipped"]}
+    assert "truncated" in reasons["cat/truncated.jpg"]
+    assert "empty file" in reasons["cat/empty.png"]
+    assert "not an image" in reasons["cat/notes.png"]
+    assert "extension" in reasons["dog/readme.txt"] and "class folder" in reasons["loose.png"]
+    assert "empty class folder" in reasons["empty"]
+    assert not any(".hidden" in f or "MACOSX" in f or "DS_Store" in f for f in reasons)
+    manifest = data.manifest
+    assert manifest["owner"] == "ann" and manifest["builtin"] is False
+    assert manifest["settings"] == GREY16.to_dict() and manifest["source"] == "photos"
+    assert calls[-1][:2] == (21, 21)  # 18 good + 3 bad images decoded
+    cat = np.asarray(data.x_train)[data.y_train == 0]
+    assert abs(int(cat.mean()) - round(0.299 * 250 + 0.587 * 120)) <= 2  # prepared grey
+
+
+def test_separate_val_folder_must_have_the_same_classes(tmp_path):
+    train = write_tree(tmp_path / "train", tree_files({"cat": 4, "dog": 4}))
+    val = write_tree(tmp_path / "val", tree_files({"cat": 2, "dog": 3}))
+    data = import_folder(train, "pets", GREY16, val_path=val, test_percent=25)
+    assert len(data.x_val) == 5 and len(data.x_train) == 6 and len(data.x_test) == 2
+    odd = write_tree(tmp_path / "odd", tree_files({"cat": 2, "cow": 2}))
+    with pytest.raises(LayerLabError, match=r"only in train \['dog'\], only in val \['cow'\]"):
+        import_folder(train, "pets2", GREY16, val_path=odd)
+
+
+def test_too_few_classes_or_images_fail_clearly(tmp_path):
+    one = write_tree(tmp_path / "one", tree_files({"cat": 5}))
+    (one / "dog").mkdir()  # empty: ignored, which leaves one class
+    with pytest.raises(LayerLabError, match="at least 2"):
+        import_folder(one, "one", GREY16)
+    few = write_tree(tmp_path / "few", tree_files({"cat": 5, "dog": 1}))
+    with pytest.raises(LayerLabError, match=r"\{'dog': 1\} have fewer than 2"):
+        import_folder(few, "few", GREY16)
+    with pytest.raises(LayerLabError, match="not a folder"):
+        import_folder(tmp_path / "missing", "gone", GREY16)
+
+
+def test_max_per_class_is_deterministic(tmp_path):
+    root = tmp_path / "root"
+    files = {}
+    for label in ("cat", "dog"):
+        for i in range(10):
+            files[f"{label}/{i}.png"] = png((i * 20, 0, 0) if label == "cat" else (0, i * 20, 0))
+    write_tree(root, files)
+    first = import_folder(root, "capped", PrepSettings("color", 8, 8), max_per_class=4, seed=3)
+    again = import_folder(root, "capped", PrepSettings("color", 8, 8), max_per_class=4, seed=3)
+    assert sum(first.counts()["train"].values()) + len(first.y_val) == 8
+    np.testing.assert_array_equal(first.x_train, again.x_train)
+
+
+def test_limits_and_names_are_enforced(tmp_path, monkeypatch):
+    root = write_tree(tmp_path / "root", tree_files({"cat": 4, "dog": 4}))
+    with pytest.raises(LayerLabError, match="built-in"):
+        import_folder(root, "mnist", GREY16)
+    with pytest.raises(LayerLabError, match="cannot be used"):
+        import_folder(root, "../evil", GREY16)
+    import_folder(root, "mine", GREY16, owner="ann")
+    import_folder(root, "mine", GREY16, owner="ann")  # re-importing your own set is fine
+    with pytest.raises(LayerLabError, match="already exists"):
+        import_folder(root, "mine", GREY16, owner="bob")
+    monkeypatch.setenv("LAYERLAB_MAX_IMAGES_PER_DATASET", "5")
+    with pytest.raises(LayerLabError, match="8 images is more"):
+        import_folder(root, "big", GREY16)
+
+
+def test_zip_with_wrapper_splits_and_bad_members(tmp_path):
+    files = tree_files({"cat": 4, "dog": 4}, prefix="mnist/train/")
+    files.update(tree_files({"cat": 2, "dog": 2}, prefix="mnist/val/"))
+    files.update(tree_files({"cat": 1, "dog": 2}, prefix="mnist/test/"))
+    files.update({f"mnist/train/dog/{name}": data for name, data in BAD_FILES.items()})
+    files.update({"__MACOSX/mnist/train/cat/._0.png": b"junk", "mnist/.DS_Store": b"junk"})
+    source = tmp_path / "upload.zip"
+    source.write_bytes(make_zip(files))
+    before = outside_home(tmp_path)
+    data = import_zip(source, "zipped", PrepSettings("color", 12, 10, "crop"))
+    assert data.classes == ["cat", "dog"] and data.image_shape == (10, 12, 3)
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (8, 4, 3)
+    skipped = {entry["file"] for entry in data.manifest["skipped"]}
+    assert {f"mnist/train/dog/{name}" for name in BAD_FILES} <= skipped
+    assert data.manifest["source"] == "upload.zip"
+    assert outside_home(tmp_path) == before
+    assert list(scratch_dir().iterdir()) == []
+
+
+def test_zip_escapes_are_never_written(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in tree_files({"cat": 3, "dog": 3}).items():
+            archive.writestr(name, data)
+        archive.writestr("../escaped.png", png())
+        archive.writestr("cat/../../escaped2.png", png())
+        archive.writestr("/tmp/absolute.png", png())
+        archive.writestr("C:\\windows\\absolute.png", png())
+        link = zipfile.ZipInfo("cat/link.png")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "/etc/passwd")
+    before = outside_home(tmp_path)
+    data = import_zip(buffer.getvalue(), "safe", GREY16)
+    reasons = {entry["file"]: entry["reason"] for entry in data.manifest["skipped"]}
+    assert "'..'" in reasons["../escaped.png"] and "'..'" in reasons["cat/../../escaped2.png"]
+    assert "absolute" in reasons["/tmp/absolute.png"]
+    assert "absolute" in reasons["C:\\windows\\absolute.png"]
+    assert "symbolic link" in reasons["cat/link.png"]
+    assert len(data.x_train) + len(data.x_val) == 6
+    assert outside_home(tmp_path) == before
+    assert not Path("/tmp/absolute.png").exists()
+    assert not any(scratch_dir().iterdir())
+
+
+def test_zip_bombs_and_oversized_zips_are_refused(tmp_path, monkeypatch):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("cat/bomb.png", b"\0" * (20 * 1024 * 1024))
+    with pytest.raises(LayerLabError, match="ZIP bomb"):
+        import_zip(buffer.getvalue(), "bomb", GREY16)
+    many = make_zip(tree_files({"cat": 3, "dog": 3}))
+    monkeypatch.setenv("LAYERLAB_MAX_FILES_PER_IMPORT", "5")
+    with pytest.raises(LayerLabError, match="6 entries"):
+        import_zip(many, "many", GREY16)
+    with pytest.raises(LayerLabError, match="not a readable ZIP"):
+        import_zip(b"PK but not really a zip", "junk", GREY16)
+    assert not any(scratch_dir().iterdir())
+
+
+def test_bytes_written_are_counted_whatever_the_zip_declares(tmp_path):
+    with pytest.raises(LayerLabError, match="unpack to more"):
+        importer._write_member(tmp_path, "a/b.png", [b"x" * 600, b"x" * 600], budget=1000)
+
+
+def test_import_files_from_a_browser_folder_upload():
+    files = list(tree_files({"cat": 3, "dog": 3}, prefix="my photos/").items())
+    files += [("my photos/../../outside.png", png()), ("my photos/.hidden/x.png", png())]
+    files += [("my photos/cat/empty.png", b"")]
+    data = import_files(files, "upload", GREY16, val_percent=34)
+    assert data.classes == ["cat", "dog"] and len(data.x_train) + len(data.x_val) == 6
+    reasons = {entry["file"]: entry["reason"] for entry in data.manifest["skipped"]}
+    assert "'..'" in reasons["my photos/../../outside.png"]
+    assert "empty file" in reasons["my photos/cat/empty.png"]
+    assert not any(scratch_dir().iterdir())
+
+
+def npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_import_npz_keras_layout():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 10, 10), dtype=np.uint8)
+    y = np.repeat([0, 1, 2, 3], 10)
+    data = import_npz(npz(x_train=x, y_train=y, x_test=x[:8], y_test=y[:8]), "arrays", owner="ann")
+    assert data.image_shape == (10, 10, 1) and data.classes == ["0", "1", "2", "3"]
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (32, 8, 8)
+    assert data.manifest["settings"]["color_mode"] == "grayscale"
+    floats = rng.random((20, 6, 6, 3)).astype(np.float32)
+    labels = np.eye(2)[np.repeat([0, 1], 10)]  # one-hot labels are accepted too
+    data = import_npz(npz(x_train=floats, y_train=labels), "floats", classes=["no", "yes"])
+    assert data.x_train.dtype == np.uint8 and data.x_train.max() > 200
+    assert data.classes == ["no", "yes"] and data.manifest["source"] == "uploaded .npz"
+    resized = import_npz(
+        npz(x_train=floats, y_train=labels), "resized", settings=PrepSettings("grayscale", 8, 8)
+    )
+    assert resized.image_shape == (8, 8, 1) and resized.manifest["settings"]["width"] == 8
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.zeros((4, 5, 5))}, "expected x_train and y_train"),
+        ({"x_train": np.zeros((4, 5)), "y_train": np.zeros(4)}, "shape"),
+        ({"x_train": np.zeros((4, 5, 5, 2)), "y_train": np.zeros(4)}, r"\(4, 5, 5, 2\)"),
+        ({"x_train": np.full((4, 5, 5), 300.0), "y_train": np.zeros(4)}, "0-255"),
+        ({"x_train": np.zeros((4, 5, 5)), "y_train": np.array([0, 1, 0])}, "expected 4"),
+        ({"x_train": np.zeros((4, 5, 5)), "y_train": np.array([0, 1, -1, 1])}, "class indices"),
+        ({"x_train": np.zeros((4, 5, 5)), "y_train": np.array([0, 1.5, 0, 1])}, "whole-number"),
+        ({"x_train": np.zeros((4, 5, 5)), "y_train": np.arange(4), "x_test": np.zeros(1)}, "both"),
+    ],
+)
+def test_import_npz_rejects_bad_arrays(arrays, message):
+    with pytest.raises(LayerLabError, match=message):
+        import_npz(npz(**arrays), "bad")
+
+
+def test_import_npz_rejects_files_that_are_not_npz(tmp_path):
+    with pytest.raises(LayerLabError, match="not a readable .npz"):
+        import_npz(b"not numpy at all", "bad")
+    bomb = io.BytesIO()
+    np.savez_compressed(bomb, x_train=np.zeros((30, 1000, 1000), np.uint8), y_train=np.zeros(30))
+    with pytest.raises(LayerLabError, match="ZIP bomb"):
+        import_npz(bomb.getvalue(), "bomb")
+    single = io.BytesIO()
+    np.save(single, np.zeros(3))
+    with pytest.raises(LayerLabError, match="single .npy"):
+        import_npz(single.getvalue(), "bad")
+    with pytest.raises(LayerLabError, match="too few class names|only 1 class names"):
+        import_npz(npz(x_train=np.zeros((4, 5, 5)), y_train=np.arange(4) % 2), "x", classes=["a"])
+
+
+def test_import_does_not_replace_a_builtin_on_disk():
+    x = np.zeros((4, 4, 4, 1), np.uint8)
+    y = np.array([0, 1, 0, 1])
+    save_dataset(Dataset("teacher-set", ["a", "b"], x, y, x, y, manifest={"builtin": True}))
+    with pytest.raises(LayerLabError, match="built-in"):
+        import_npz(npz(x_train=np.zeros((4, 5, 5)), y_train=np.arange(4) % 2), "teacher-set")

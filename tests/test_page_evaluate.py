@@ -1,0 +1,73 @@
+"""The Evaluate page: metrics, the clickable confusion matrix and the misclassified images."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pages_support import OWNER, open_page, shared_tiny_run, texts
+
+from dlcore import jobs
+from dlcore.evaluate import misclassified
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return shared_tiny_run(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def run_id(tiny, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_HOME", str(tiny[0]))
+    return tiny[1]
+
+
+def _confusion_chart(at):
+    charts = [c for c in at.get("vega_lite_chart") if c.proto.id.endswith("confusion_val")]
+    assert len(charts) == 1
+    return charts[0]
+
+
+def test_opens_cold_and_asks_for_a_trained_model():
+    at = open_page("evaluate")
+    assert not at.exception
+    assert "No finished run yet" in at.info[0].value
+    assert at.get("page_link")[0].proto.page == "train"
+
+
+def test_shows_metrics_confusion_matrix_and_mistakes(run_id):
+    at = open_page("evaluate", attendee=OWNER)
+    assert not at.exception and not at.error
+    assert run_id in at.selectbox[0].value
+    status = jobs.status(run_id)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Validation accuracy"] == f"{status['val_accuracy']:.1%}"
+    assert "Test accuracy" in shown
+    spec = json.loads(_confusion_chart(at).proto.spec)
+    assert "cell" in json.dumps(spec)  # the point selection that on_select reports
+    captions = [c for image in at.image for c in image.captions]
+    assert len(captions) == 12, "the 1-epoch network makes more than 12 mistakes"
+    assert all(c.startswith("true ") and " · predicted " in c for c in captions)
+    assert len(at.dataframe) == 1  # per-class precision / recall / F1
+    assert set(at.dataframe[0].value.columns) >= {"precision", "recall", "f1-score"}
+    assert len(at.get("vega_lite_chart")) == 2  # confusion matrix and training curves
+
+
+def test_choosing_a_cell_shows_its_images(run_id):
+    at = open_page("evaluate", attendee=OWNER)
+    first = misclassified(run_id).iloc[0]
+    at.session_state["confusion_val"] = {
+        "selection": {"cell": [{"true": first["true"], "predicted": first["predicted"]}]}
+    }
+    at.run()
+    assert not at.exception
+    assert f"of {first['true']} predicted as {first['predicted']}" in texts(at)
+    at.slider[0].set_value(1).run()
+    assert not at.exception
+
+
+def test_switching_to_the_test_split(run_id):
+    at = open_page("evaluate", attendee=OWNER)
+    at.radio[0].set_value("test").run()
+    assert not at.exception
+    assert any(c.proto.id.endswith("confusion_test") for c in at.get("vega_lite_chart"))
