@@ -43,6 +43,7 @@ oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate p
 possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake
 spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor
 train trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split()
+MAX_CLASSES = 1000  # labels beyond this are a mistake (and would make a huge class list)
 CATS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
 
 
@@ -323,6 +324,11 @@ def clean_labels(y: Any, count: int, what: str) -> np.ndarray:
         raise LayerLabError(
             f"{what} has shape {y.shape} and dtype {y.dtype}; expected {count} whole-number "
             "class indices from 0 (or one-hot rows)."
+        )
+    if len(y) and y.max() >= MAX_CLASSES:
+        raise LayerLabError(
+            f"{what} goes up to {y.max():.0f}; expected class indices from 0 to at most "
+            f"{MAX_CLASSES - 1} (at most {MAX_CLASSES} classes). Number the classes 0, 1, 2, ..."
         )
     return y.astype(np.int32)
 

@@ -140,7 +140,12 @@ def cmd_train(args) -> int:
                 file=sys.stderr,
             )
 
-    final = jobs.wait(run_id, on_update=on_update)
+    try:
+        final = jobs.wait(run_id, on_update=on_update)
+    except KeyboardInterrupt:
+        jobs.cancel(run_id)
+        print(f"\ncancelling {run_id}; its best weights are kept", file=sys.stderr)
+        final = jobs.wait(run_id, timeout=30)
     seconds = round(time.monotonic() - started, 1)
     summary = {
         "run_id": run_id,

@@ -30,6 +30,18 @@ MIN_SIDE = 4
 # ISO base-media brands of formats Pillow cannot read here (iPhone photos are HEIC).
 UNSUPPORTED_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 DECODE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, struct.error, IndexError)
+# Only these decoders run on uploads: Pillow would hand EPS to Ghostscript, an external program.
+READABLE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "PPM", "AVIF")
+# Files people pick by mistake, recognised by their first bytes, and what to do instead.
+OTHER_FILES = (
+    (b"\x89HDF\r\n\x1a\n", "a Keras/HDF5 model, not an image (uploaded models are never run)"),
+    (b"PK\x03\x04", "a ZIP archive (or a .keras model), not an image"),
+    (b"%PDF", "a PDF document, not an image"),
+    (b"%!PS", "a PostScript/EPS file, which is not supported"),
+    (b"8BPS", "a Photoshop (PSD) file, which is not supported"),
+    (b"<svg", "an SVG drawing, which is not supported"),
+    (b"<?xml", "an XML/SVG file, which is not supported"),
+)
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 ImageSource = bytes | str | Path | Image.Image | np.ndarray
@@ -85,16 +97,20 @@ class PrepSettings:
         return cls(**data)
 
 
-def _read_source(source: bytes | str | Path) -> bytes:
+def _read_source(source: bytes | str | Path, limit_mb: int) -> bytes:
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source)
     path = Path(source)
-    if not path.is_file():
-        raise ImageError(f"{path.name}: no such file.")
-    limit_mb = load_limits().max_upload_mb
-    if path.stat().st_size > limit_mb * 1024 * 1024:
-        raise ImageError(f"{path.name}: file is larger than {limit_mb} MB; use a smaller image.")
-    return path.read_bytes()
+    try:
+        if not path.is_file():
+            raise ImageError(f"{path.name}: no such file; check the path.")
+        if path.stat().st_size > limit_mb * 1024 * 1024:
+            raise ImageError(f"{path.name}: file is larger than {limit_mb} MB; use a smaller one.")
+        return path.read_bytes()
+    except OSError as error:  # unreadable: permissions, a name too long, a broken disk
+        raise ImageError(
+            f"{path.name[:80]}: cannot be read ({error.strerror or error}); check the file."
+        ) from None
 
 
 def _check_supported(data: bytes) -> None:
@@ -104,17 +120,22 @@ def _check_supported(data: bytes) -> None:
         raise ImageError(
             "unsupported format HEIC/HEIF (iPhone photo); convert it to JPEG or PNG first."
         )
+    head = data[:64].lstrip()
+    for signature, what in OTHER_FILES:
+        if head.startswith(signature):
+            raise ImageError(f"{what}; choose a JPEG or PNG image (or convert it to one).")
 
 
 def open_image(source: bytes | str | Path, max_pixels: int | None = None) -> Image.Image:
     """Decode an image safely, with EXIF rotation applied and only the first frame kept."""
-    data = _read_source(source)
+    limits = load_limits()
+    data = _read_source(source, limits.max_upload_mb)
     _check_supported(data)
-    max_pixels = max_pixels or load_limits().max_image_pixels
+    max_pixels = max_pixels or limits.max_image_pixels
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(io.BytesIO(data)) as img:
+            with Image.open(io.BytesIO(data), formats=READABLE_FORMATS) as img:
                 # Only the header is read so far: refuse huge images before decoding pixels.
                 width, height = img.size
                 if width * height > max_pixels:
@@ -129,7 +150,7 @@ def open_image(source: bytes | str | Path, max_pixels: int | None = None) -> Ima
             raise ImageError(_bomb_message(size, max_pixels)) from None
         except UnidentifiedImageError:
             raise ImageError(
-                "not an image, or a format that cannot be read; convert it to JPEG or PNG."
+                "not an image, or an unsupported format; convert it to JPEG or PNG."
             ) from None
         except DECODE_ERRORS as error:
             raise ImageError(f"damaged or truncated image ({error}); re-save or skip it.") from None
@@ -163,7 +184,7 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     elif values.min() < 0 or top > 255:
         low = values.min()
         values = (values - low) * (255.0 / max(top - low, 1e-12))
-    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
 
 
 def to_channels(img: Image.Image, channels: int) -> Image.Image:
@@ -171,16 +192,13 @@ def to_channels(img: Image.Image, channels: int) -> Image.Image:
     if channels not in (1, 3):
         raise LayerLabError(f"channels is {channels!r}; use 1 (grayscale) or 3 (colour).")
     img = _to_8bit(img)
-    transparent = img.mode in ALPHA_MODES or "transparency" in img.info
-    if transparent:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba).convert("RGB")
     target = "L" if channels == 1 else "RGB"
-    if img.mode == target:
-        return img
     try:
-        return img.convert(target)
+        if img.mode in ALPHA_MODES or "transparency" in img.info:
+            rgba = img.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(background, rgba).convert("RGB")
+        return img if img.mode == target else img.convert(target)
     except ValueError:
         raise ImageError(
             f"colour mode {img.mode} cannot be converted; save the image as RGB JPEG or PNG."
@@ -281,22 +299,38 @@ def _ink_mask(ink: np.ndarray) -> np.ndarray:
 def digit_photo(source: ImageSource, width: int = 28, height: int = 28) -> np.ndarray:
     """A photo of a digit on paper in the MNIST look: bright ink on black, fitted in 20x20 and
     centred by centre of mass in 28x28 (then resized to ``width`` x ``height``)."""
-    img = to_channels(as_image(source), 1)
+    img = to_channels(as_image(source), 1).copy()  # thumbnail() works in place
     img.thumbnail((400, 400), Image.Resampling.BILINEAR)
     grey = np.asarray(img, dtype=np.float64)
     smooth = np.asarray(img.filter(ImageFilter.GaussianBlur(radius=1)), dtype=np.float64)
-    if np.median(smooth) > 127:  # light paper: make the ink the bright part, as in MNIST
-        grey, smooth = 255.0 - grey, 255.0 - smooth
-    mask = _ink_mask(smooth)
-    background = float(np.median(smooth[~mask])) if (~mask).any() else 0.0
-    strong = float(np.percentile(grey[mask], 90))
-    ink = np.clip((grey - background) / max(strong - background, 1.0), 0, 1) * mask
+    background = _background(smooth)  # the page: it follows shadows and uneven light
+    if np.percentile(background - smooth, 99.9) > np.percentile(smooth - background, 99.9):
+        # dark ink on light paper: make the ink the bright part, as in MNIST
+        grey, smooth, background = 255.0 - grey, 255.0 - smooth, 255.0 - background
+    residual = smooth - background
+    mask = _ink_mask(residual)
+    strength = np.clip(grey - background, 0, None)
+    strong = float(np.percentile(strength[mask], 90))
+    ink = np.clip(strength / max(strong, 1.0), 0, 1) * mask
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     canvas = Image.fromarray(_centre_in_canvas(box, fit=20, side=28))
     if (width, height) != (28, 28):
         canvas = canvas.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(canvas, dtype=np.uint8)[..., None]
+
+
+def _background(image: np.ndarray) -> np.ndarray:
+    """The page without the ink: a median over windows a third of the page wide, on a reduced
+    copy. A median ignores ink of either polarity and follows the edges of shadows."""
+    from scipy import ndimage
+
+    step = max(1, max(image.shape) // 64)
+    median = ndimage.median_filter(image[::step, ::step], size=21, mode="nearest")
+    full = Image.fromarray(median.astype(np.float32)).resize(
+        image.shape[::-1], Image.Resampling.BILINEAR
+    )
+    return np.asarray(full, dtype=np.float64)
 
 
 def _centre_in_canvas(box: np.ndarray, fit: int, side: int) -> np.ndarray:

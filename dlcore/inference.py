@@ -63,6 +63,14 @@ def _prepare_named(source, info: dict, digit_mode: bool) -> np.ndarray:
         raise ImageError(f"{name}: {error}") from None
 
 
+def prepare_batch(info: dict, sources: list, digit_mode: bool = False) -> np.ndarray:
+    """Every image prepared as the run's training images; a bad one raises ImageError naming
+    the file."""
+    if not sources:
+        raise LayerLabError("No image given; choose at least one image to classify.")
+    return np.stack([_prepare_named(source, info, digit_mode) for source in sources])
+
+
 def classify(
     model,
     info: dict,
@@ -71,9 +79,12 @@ def classify(
     digit_mode: bool = False,
 ) -> list[Prediction]:
     """Predict each image; top-k labels with probabilities. Bad images raise ImageError."""
+    return _predict(model, info, prepare_batch(info, sources, digit_mode), sources, top_k)
+
+
+def _predict(model, info: dict, images: np.ndarray, sources: list, top_k: int) -> list[Prediction]:
     classes = info["classes"]
     top_k = max(1, min(int(top_k), len(classes)))
-    images = np.stack([_prepare_named(source, info, digit_mode) for source in sources])
     probabilities = np.asarray(model.predict(images, verbose=0))
     predictions = []
     for source, image, probs in zip(sources, images, probabilities, strict=True):
@@ -85,5 +96,8 @@ def classify(
 
 
 def classify_run(run_id: str, sources: list, top_k: int = 3, digit_mode: bool = False):
-    """Load a run's model and classify ``sources`` (the CLI's path)."""
-    return classify(load_run_model(run_id), run_preparation(run_id), sources, top_k, digit_mode)
+    """Load a run's model and classify ``sources`` (the CLI's path). The images are checked
+    first, so a bad file fails at once, before the model is loaded."""
+    info = run_preparation(run_id)
+    images = prepare_batch(info, sources, digit_mode)
+    return _predict(load_run_model(run_id), info, images, sources, top_k)

@@ -20,6 +20,7 @@ from dlcore.limits import Limits, load_limits
 from dlcore.runs import (
     ACTIVE,
     list_run_ids,
+    queued_runs,
     read_metrics_records,
     read_spec,
     read_status,
@@ -31,6 +32,7 @@ from dlcore.spec import Experiment
 from dlcore.storage import (
     NAME_PATTERN,
     atomic_write_json,
+    cache_dir,
     data_home,
     dir_size,
     runs_dir,
@@ -103,6 +105,13 @@ def submit(experiment: Experiment, limits: Limits | None = None) -> str:
     """Create the run directory and start its worker process; return the run id at once."""
     limits = limits or load_limits()
     check_submission(experiment, limits)
+    run_id = create_run(experiment)
+    start_worker(run_id)
+    return run_id
+
+
+def create_run(experiment: Experiment) -> str:
+    """Write a new queued run directory (atomically) and return its id."""
     run_id = _new_run_id()
     now = time.time()
     with staged_dir(runs_dir() / run_id) as tmp:
@@ -119,6 +128,11 @@ def submit(experiment: Experiment, limits: Limits | None = None) -> str:
                 "created_ts": now,
             },
         )
+    return run_id
+
+
+def start_worker(run_id: str) -> None:
+    """Start the worker process of a created run, in its own session."""
     path = run_path(run_id)
     with open(path / "worker.log", "ab") as log:
         process = subprocess.Popen(
@@ -127,15 +141,21 @@ def submit(experiment: Experiment, limits: Limits | None = None) -> str:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # survives a restart of the web server that started it
-            env={**os.environ, "LAYERLAB_HOME": str(data_home()), "TF_CPP_MIN_LOG_LEVEL": "2"},
+            env={
+                **os.environ,
+                "LAYERLAB_HOME": str(data_home()),
+                "KERAS_HOME": str(cache_dir() / "keras"),  # Keras reads it once, at import
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+                # JAX reserves most GPU memory at import unless told not to: jobs share the GPU
+                "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+            },
         )
     record_worker(path, process.pid)
-    return run_id
 
 
 def queue_position(run_id: str) -> int | None:
     """1 for the next job to start, 2 after it...; None if the run is not queued."""
-    queued = [r for r in list_run_ids() if read_status(r).get("status") == "queued"]
+    queued = queued_runs()
     return queued.index(run_id) + 1 if run_id in queued else None
 
 

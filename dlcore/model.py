@@ -110,7 +110,7 @@ def _check_input(input_shape: Shape, num_classes: int) -> Shape:
             "positive whole numbers, e.g. (28, 28, 1)."
         )
     shape = tuple(int(n) for n in shape)  # NumPy integers from an array's shape are fine too
-    if not isinstance(num_classes, int) or num_classes < 2:
+    if not isinstance(num_classes, numbers.Integral) or num_classes < 2:
         raise LayerLabError(
             f"num_classes is {num_classes!r}; a classifier needs at least 2 classes."
         )
@@ -225,8 +225,8 @@ def build_model(
     import keras
     from keras import layers
 
-    layer_table(model, input_shape, num_classes, augment)  # ShapeError before building anything
-    inputs = keras.Input(shape=tuple(input_shape), dtype="float32", name="image")
+    rows = layer_table(model, input_shape, num_classes, augment)  # ShapeError before building
+    inputs = keras.Input(shape=rows[0].output_shape, dtype="float32", name="image")
     x = layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
     for layer in _augmentation_layers(augment):
         x = layer(x)
@@ -240,7 +240,7 @@ def build_model(
         x = layers.Dense(dense.units, activation=dense.activation, name=f"dense{number}")(x)
         if dense.dropout_rate > 0:
             x = layers.Dropout(dense.dropout_rate, name=f"dense_dropout{number}")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(int(num_classes), activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name=model.preset)
 
 

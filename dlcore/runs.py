@@ -10,6 +10,7 @@ metrics log is append-only and a cut last line is ignored on read.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from dlcore.storage import atomic_write_json, read_json, read_jsonl, runs_dir
 
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "cancelled", "interrupted")
+# Ids look like 20250101-093000-a1b2c3; anything else (``..``, ``/``, very long) is refused early.
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 class RunNotFound(LayerLabError):
@@ -28,8 +31,9 @@ class RunNotFound(LayerLabError):
 
 def run_path(run_id: str) -> Path:
     """The directory of a run; RunNotFound if there is none."""
-    if not isinstance(run_id, str) or not run_id or "/" in run_id or run_id.startswith("."):
-        raise RunNotFound(f"{run_id!r} is not a run id; `dlcore jobs` lists the runs.")
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+        shown = repr(run_id) if len(str(run_id)) <= 60 else f"{str(run_id)[:40]!r}..."
+        raise RunNotFound(f"{shown} is not a run id; `dlcore jobs` lists the runs.")
     path = runs_dir() / run_id
     if not (path / "spec.json").is_file():
         raise RunNotFound(f"No run {run_id!r}; `dlcore jobs` lists the runs.")
@@ -115,6 +119,17 @@ def read_status(run_id: str) -> dict:
 def list_run_ids() -> list[str]:
     """Every run id, oldest first (ids start with a timestamp)."""
     return sorted(p.parent.name for p in runs_dir().glob("*/spec.json"))
+
+
+def queued_runs() -> list[str]:
+    """Queued run ids in submission order (by creation time, not by id: two runs created in
+    the same second have ids that sort at random)."""
+    queued = []
+    for run_id in list_run_ids():
+        status = read_status(run_id)
+        if status.get("status") == "queued":
+            queued.append((status.get("created_ts", 0.0), run_id))
+    return [run_id for _, run_id in sorted(queued)]
 
 
 def read_metrics_records(run_id: str) -> list[dict]:

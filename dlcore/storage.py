@@ -9,6 +9,7 @@ rename it into place: rename is atomic on POSIX, so readers see the old file or 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -21,7 +22,8 @@ from typing import Any
 
 from dlcore import LayerLabError
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}\Z")  # \Z: "$" would allow a final "\n"
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 def data_home() -> Path:
@@ -61,8 +63,10 @@ def scratch_dir() -> Path:
 def check_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it is a safe file name (lowercase letters, digits, - and _)."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        text = str(name)
+        shown = repr(name) if len(text) <= 60 else f"{text[:40]!r}... ({len(text)} characters)"
         raise LayerLabError(
-            f"The {what} {name!r} cannot be used: use 1-48 lowercase letters, digits, '-' or '_', "
+            f"The {what} {shown} cannot be used: use 1-48 lowercase letters, digits, '-' or '_', "
             "starting with a letter or digit (for example 'my-photos')."
         )
     return name
@@ -129,20 +133,38 @@ def read_jsonl(path: Path) -> list[dict]:
 def staged_dir(final: Path) -> Iterator[Path]:
     """Build a directory under a temporary name and rename it to ``final`` only on success.
 
-    On any error (disk full included) the partial directory is removed, so no half-written
-    dataset or run is ever visible under its real name.
+    On any error the partial directory is removed, so no half-written dataset or run is ever
+    visible under its real name; a full disk raises a LayerLabError that says what to do.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    doing = f"writing {final.parent.name}/{final.name}"
+    with disk_full_as_error(doing):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
     try:
-        yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        with disk_full_as_error(doing):
+            yield tmp
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def disk_full_as_error(doing: str) -> Iterator[None]:
+    """Turn "no space left on device" and "disk quota exceeded" into a LayerLabError that
+    says what to do; other errors pass through unchanged."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in DISK_FULL_ERRNOS:
+            raise
+        raise LayerLabError(
+            f"The disk is full while {doing} ({error.strerror}); free space (delete runs or "
+            "datasets you no longer need) or ask the instructor to raise the disk space or quota."
+        ) from None
 
 
 def dir_size(path: Path) -> int:

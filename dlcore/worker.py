@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import math
 import os
+import resource
 import shutil
 import sys
 import time
@@ -20,7 +21,7 @@ import numpy as np
 
 from dlcore import LayerLabError
 from dlcore.limits import concurrent_job_slots, load_limits
-from dlcore.runs import list_run_ids, read_status, write_status
+from dlcore.runs import queued_runs, read_status, write_status
 from dlcore.spec import Experiment
 from dlcore.storage import append_jsonl, atomic_write_json, read_json, subdir
 
@@ -48,7 +49,7 @@ def acquire_slot(path: Path, poll: float = 0.3):
     while True:
         if (path / "cancel").exists():
             raise Cancelled
-        queued = [r for r in list_run_ids() if read_status(r).get("status") == "queued"]
+        queued = queued_runs()
         if queued and queued[0] == path.name:
             for index in range(slots):
                 handle = open(locks / f"slot-{index}.lock", "w")  # noqa: SIM115
@@ -244,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         slot.close()
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        write_status(path, peak_memory_mb=round(peak_mb))
     return 0
 
 

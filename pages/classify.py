@@ -76,7 +76,8 @@ def _show(name: str, data: bytes, prediction: inference.Prediction) -> None:
         verdict += " · :orange[not sure]"
     chart.markdown(verdict)
     frame = pd.DataFrame(prediction.top, columns=["label", "probability"])
-    chart.altair_chart(charts.topk_chart(frame))
+    bars = charts.topk_chart(frame).properties(autosize={"type": "fit-x", "contains": "padding"})
+    chart.altair_chart(bars)  # fit the width only: "fit" would squeeze the bars into the axes
 
 
 st.title("6 · Classify")

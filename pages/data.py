@@ -38,7 +38,7 @@ def _builtin_controls(rows: list[dict]) -> tuple[str, bool]:
         }
     )
     st.dataframe(table, hide_index=True)
-    titles = {r["name"]: f"{r['title']} ({STATUS[r['status']]})" for r in rows}
+    titles = {r["name"]: r["title"] for r in rows}
     names = list(titles)
     index = names.index(current_dataset()) if current_dataset() in names else 0
     choice = st.selectbox("Dataset", names, index=index, format_func=titles.get, key="_data_pick")
@@ -62,7 +62,7 @@ def _settings_controls() -> tuple[PrepSettings, float, float]:
     one, two, three = st.columns(3)
     color = one.radio("Colour", ["color", "grayscale"], horizontal=True, key="_data_color")
     mode = one.selectbox("Resize mode", RESIZE_MODES, format_func=lambda m: f"{m}: "
-                         f"{RESIZE_HELP[m]}", key="_data_resize")  # fmt: skip
+                         f"{RESIZE_HELP.get(m, '')}", key="_data_resize")  # fmt: skip
     side = load_limits().max_image_side
     width = two.number_input("Width (pixels)", 4, side, 32, key="_data_width")
     height = two.number_input("Height (pixels)", 4, side, 32, key="_data_height")
@@ -169,7 +169,9 @@ def _own_data() -> None:
 
 def _report(name: str) -> None:
     manifest = read_manifest(name) or {}
-    counts = pd.DataFrame(manifest.get("counts", {})).rename(columns={"val": "validation"})
+    counts = pd.DataFrame(manifest.get("counts", {}))
+    counts = counts[[s for s in ("train", "val", "test") if s in counts]]
+    counts = counts.rename(columns={"val": "validation"})
     st.subheader(f"Current dataset: {manifest.get('title', name)}")
     shape = " x ".join(map(str, manifest.get("image_shape", [])))
     st.caption(f"`{name}` · images of {shape} · {manifest.get('num_images', 0):,} images in all")

@@ -94,8 +94,11 @@ with st.expander("How to read it"):
     st.markdown(CONFUSION)
 heatmap = charts.confusion_heatmap(
     evaluate.confusion_frame(evaluation, split), class_order=evaluation["classes"]
+).properties(autosize="pad")  # cells keep their size; "fit" would squeeze them with the axes
+event = st.altair_chart(
+    heatmap, width="content", on_select="rerun", key=f"confusion_{run_id}_{split}"
 )
-cell = _selected_cell(st.altair_chart(heatmap, on_select="rerun", key=f"confusion_{split}"))
+cell = _selected_cell(event)
 if cell:
     examples = evaluate.cell_examples(run_id, cell[0], cell[1], split)
     st.markdown(f"**{len(examples)} image(s) of {cell[0]} predicted as {cell[1]}**, surest first")
@@ -110,7 +113,8 @@ wrong = evaluate.misclassified(run_id, split)
 if wrong.empty:
     st.success("No mistakes on these images.")
 else:
-    how_many = st.slider("How many", 1, min(60, len(wrong)), min(12, len(wrong)))
+    most = min(60, len(wrong))
+    how_many = st.slider("How many", 1, most, min(12, most)) if most > 1 else 1
     _gallery(wrong, images, how_many)
 
 st.subheader("Per class")

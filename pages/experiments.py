@@ -56,7 +56,8 @@ def _downloads(run_id: str, status: dict) -> None:
 
 
 def _delete(run_id: str, status: dict) -> None:
-    mine = status.get("owner") == common.attendee() or common.is_instructor()
+    mine = bool(common.attendee()) and status.get("owner") == common.attendee()
+    mine = mine or common.is_instructor()
     if not mine or status.get("status") in ACTIVE:
         st.caption("Only its owner can delete a run, once it has finished.")
         return
@@ -82,7 +83,8 @@ st.caption(
     "thing at a time (epochs, a layer, the learning rate) and compare. Click rows to compare "
     "their curves."
 )
-if st.toggle("Only my runs") and common.attendee():
+only_mine = st.toggle("Only my runs") and bool(common.attendee())
+if only_mine:
     statuses = [s for s in statuses if s.get("owner") == common.attendee()]
 if not statuses:
     st.info("You have no run yet: train one on the Train page.")
@@ -94,7 +96,7 @@ event = st.dataframe(
     column_config=COLUMNS,
     on_select="rerun",
     selection_mode="multi-row",
-    key="runs_table",
+    key=f"runs_table_{only_mine}",  # rows are positions: a filtered table starts unselected
 )
 selected = [table["run"].iloc[i] for i in event.selection.rows if i < len(table)]
 

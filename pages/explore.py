@@ -106,11 +106,6 @@ with st.expander("Supervised learning: images, labels and three splits", expande
 
 _balance_warnings(counts["train"])
 
-st.subheader("Samples")
-split, chosen, page = _sample_controls(dataset.classes, list(counts))
-x, y = dataset.split(split)
-_sample_grid(x, y, dataset.classes, chosen, page)
-
 left, right = st.columns(2)
 with left:
     st.altair_chart(charts.class_counts_chart(_counts_frame(counts), dataset.classes))
@@ -121,6 +116,11 @@ with right:
         "How bright the pixels are (0 = black, 255 = white). The network first divides them by "
         "255, so it sees numbers from 0 to 1."
     )
+
+st.subheader("Samples")
+split, chosen, page = _sample_controls(dataset.classes, list(counts))
+x, y = dataset.split(split)
+_sample_grid(x, y, dataset.classes, chosen, page)
 
 st.subheader("The average image of each class")
 st.caption(

@@ -21,13 +21,25 @@ from dlcore.spec import (
     ModelSpec,
     preset_model,
 )
-from pages.common import current_experiment, require_dataset, set_experiment, stop_on_error
+from pages.common import (
+    EXPERIMENT,
+    current_experiment,
+    require_dataset,
+    set_experiment,
+    stop_on_error,
+)
 
 K = "_model_"  # prefix of this page's widget keys
 RANGES = {"filters": (1, 256), "kernel_size": (1, 11), "strides": (1, 4), "num_convs": (1, 4),
           "pool_size": (1, 4), "units": (1, 4096), "blocks": (0, 6), "dense": (0, 4)}  # fmt: skip
 HEAD_TITLES = {"flatten": "Flatten", "global_average": "Global average pooling",
                "global_max": "Global max pooling"}  # fmt: skip
+COLUMNS = {
+    "Layer": st.column_config.TextColumn(width="small"),
+    "Output shape": st.column_config.TextColumn(width="small"),
+    "Parameters": st.column_config.NumberColumn(format="localized"),
+    "Connections": st.column_config.NumberColumn(format="localized"),
+}
 LECTURE = ModelSpec(
     preset="custom",
     conv_blocks=(ConvBlock(filters=10, kernel_size=5, padding="valid"),),
@@ -110,11 +122,14 @@ def _dense_controls(number: int) -> DenseLayer:
                                                                    "dropout_rate")})  # fmt: skip
 
 
-def _model_controls() -> ModelSpec:
+def _preset_control() -> None:
     st.selectbox("Start from a lesson's network", PRESETS, key=K + "preset",
                  format_func=lambda name: f"{name}: {PRESET_DESCRIPTIONS[name]}",
                  on_change=_preset_chosen)  # fmt: skip
     st.caption("Changing any setting below turns the network into your own, 'custom' one.")
+
+
+def _model_controls() -> ModelSpec:
     left, right = st.columns(2)
     num_blocks = _slider(left, "Convolution blocks", "blocks")
     num_dense = _slider(right, "Dense (fully connected) layers", "dense")
@@ -171,28 +186,33 @@ experiment = current_experiment()
 if K + "preset" not in st.session_state:
     _model_to_state(experiment.model)
 
-try:
-    spec = _model_controls()
-    rows = layer_table(spec, input_shape, num_classes)
-except LayerLabError as error:  # ShapeError names the layer that no longer fits
-    st.error(str(error), icon=":material/error:")
-    st.caption("This network is not saved until it fits the images.")
-    rows = None
+_preset_control()
+controls, results = st.columns([5, 6], gap="medium")
+with controls:
+    try:
+        spec = _model_controls()
+        rows, problem = layer_table(spec, input_shape, num_classes), None
+    except LayerLabError as error:  # ShapeError names the layer that no longer fits
+        rows, problem = None, error
+with results:
+    if rows is None:
+        st.error(str(problem), icon=":material/error:")
+        st.caption("This network is not saved until it fits the images.")
+    else:
+        totals = table_totals(rows)
+        one, two = st.columns(2)
+        one.metric("Parameters", f"{totals['params']:,}", help="Weights the network learns.")
+        two.metric("Connections", f"{totals['connections']:,}", help="Multiply-adds per image.")
+        st.dataframe(_table(rows), hide_index=True, column_config=COLUMNS)
+        if dataclasses.replace(experiment, model=spec) != st.session_state.get(EXPERIMENT):
+            set_experiment(dataclasses.replace(experiment, model=spec))
+            if spec.preset != experiment.model.preset:
+                st.rerun()  # so the sidebar shows the new preset
+        st.caption(f"Saved: the **{spec.preset}** network will be trained on the Train page.")
+        with st.expander("Weight sharing: why a CNN needs so few weights"):
+            _weight_sharing(rows, input_shape)
 if rows is not None:
-    totals = table_totals(rows)
-    one, two, three = st.columns(3)
-    one.metric("Parameters (weights to learn)", f"{totals['params']:,}")
-    two.metric("Connections (multiply-adds per image)", f"{totals['connections']:,}")
-    three.metric("Layers", len(rows))
-    st.dataframe(_table(rows), hide_index=True)
     st.graphviz_chart(model_diagram(spec, input_shape, num_classes))
-    if spec != experiment.model:
-        set_experiment(dataclasses.replace(experiment, model=spec))
-        if spec.preset != experiment.model.preset:
-            st.rerun()  # so the sidebar shows the new preset
-    st.caption(f"Saved: the **{spec.preset}** network will be trained on the Train page.")
-    with st.expander("Weight sharing: why a CNN needs so few weights", expanded=False):
-        _weight_sharing(rows, input_shape)
 
 st.subheader("How the layers work")
 with st.expander("Convolution, feature maps, stride and padding"):
@@ -212,7 +232,8 @@ with st.expander("Convolution, feature maps, stride and padding"):
         "weights (260 in all) and 28·28·260 = 203,840 connections. A 2x2 max-pool gives 14x14x10; "
         "a dense layer of 200 on those 1,960 values has (1,960 + 1)·200 = 392,200 weights."
     )
-    st.dataframe(_table(layer_table(LECTURE, (32, 32, 1), 10)), hide_index=True)
+    lecture = _table(layer_table(LECTURE, (32, 32, 1), 10))
+    st.dataframe(lecture, hide_index=True, column_config=COLUMNS)
 with st.expander("Pooling, ReLU, dropout, batch normalization, softmax"):
     st.markdown(
         "- **Pooling** shrinks each feature map: *max* keeps the largest value of each 2x2 "

@@ -4,7 +4,7 @@ import dataclasses
 
 import streamlit as st
 
-from dlcore import LayerLabError, charts, jobs, summary
+from dlcore import LayerLabError, charts, jobs, runs, summary
 from dlcore.limits import load_limits
 from dlcore.runs import ACTIVE
 from dlcore.spec import FLIPS, OPTIMIZERS, AugmentSpec, TrainSpec
@@ -196,7 +196,20 @@ def _watch(run_id: str, was_active: bool) -> None:
     _curves(metrics)
 
 
+def _reattach() -> None:
+    """After a reload only the URL remembers the run: take its dataset and settings back."""
+    run_id = common.current_run()
+    if run_id and not common.current_dataset():
+        try:
+            spec = runs.read_spec(run_id)
+        except LayerLabError:
+            return
+        common.set_dataset(spec.data.dataset)
+        common.set_experiment(spec)
+
+
 st.title("4 · Train")
+_reattach()
 dataset = common.require_dataset()
 experiment = common.current_experiment()
 st.caption(
@@ -215,7 +228,11 @@ data = dataclasses.replace(experiment.data, max_train_images=max_images)
 experiment = dataclasses.replace(experiment, data=data, training=training, augment=augment)
 common.set_experiment(experiment)
 
-if st.button("Start training", type="primary", icon=":material/play_arrow:"):
+if not common.attendee():
+    st.caption("Type your name on the Start page first: it labels the runs you train.")
+if st.button(
+    "Start training", type="primary", icon=":material/play_arrow:", disabled=not common.attendee()
+):
     try:
         common.set_run(jobs.submit(experiment))
     except LayerLabError as error:

@@ -221,10 +221,12 @@ def test_prepare_image_from_path(tmp_path):
     assert prepare_image(str(path), PrepSettings("grayscale", 8, 8)).shape == (8, 8, 1)
 
 
-def digit_on_paper(offset: tuple[int, int]) -> Image.Image:
-    """A dark handwritten-like "7" off centre on light, noisy, uneven paper."""
+def digit_on_paper(offset: tuple[int, int], shadow: bool = False) -> Image.Image:
+    """A dark handwritten-like "7" off centre on light, noisy, unevenly lit paper."""
     rng = np.random.default_rng(3)
     paper = 190 + rng.normal(0, 10, (300, 400)) + np.linspace(0, 30, 400)[None, :]
+    if shadow:
+        paper[:, :200] -= 90  # a hand's shadow over the left half of the page
     img = Image.fromarray(paper.clip(0, 255).astype(np.uint8)).convert("RGB")
     x, y = offset
     draw = ImageDraw.Draw(img)
@@ -232,9 +234,11 @@ def digit_on_paper(offset: tuple[int, int]) -> Image.Image:
     return img
 
 
-@pytest.mark.parametrize("offset", [(40, 30), (280, 150)])
-def test_digit_photo_looks_like_mnist(offset):
-    out = digit_photo(encode(digit_on_paper(offset), "JPEG"))
+@pytest.mark.parametrize(
+    ("offset", "shadow"), [((40, 30), False), ((280, 150), False), ((240, 60), True)]
+)
+def test_digit_photo_looks_like_mnist(offset, shadow):
+    out = digit_photo(encode(digit_on_paper(offset, shadow), "JPEG"))
     assert out.shape == (28, 28, 1) and out.dtype == np.uint8
     pixels = out[..., 0].astype(float)
     assert pixels.max() > 200  # bright ink
@@ -246,7 +250,7 @@ def test_digit_photo_looks_like_mnist(offset):
     ink_rows = np.flatnonzero(pixels.max(axis=1) > 30)
     ink_cols = np.flatnonzero(pixels.max(axis=0) > 30)
     assert 18 <= ink_rows[-1] - ink_rows[0] + 1 <= 21  # the long side fitted to 20 pixels
-    assert ink_cols[-1] - ink_cols[0] + 1 <= 21
+    assert 8 <= ink_cols[-1] - ink_cols[0] + 1 <= 21  # the 7's bar, not the shadow's edge
 
 
 def test_digit_photo_other_size_and_blank_page():

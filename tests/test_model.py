@@ -174,6 +174,15 @@ def test_kernel_larger_than_input_raises_shape_error():
 def test_bad_input_shape_is_refused(bad):
     with pytest.raises(LayerLabError, match="height, width, channels"):
         layer_table(preset_model("mlp"), bad, 10)
+    with pytest.raises(LayerLabError, match="at least 2 classes"):
+        layer_table(preset_model("mlp"), (28, 28, 1), 1)
+
+
+def test_numpy_integers_are_accepted():
+    shape = np.zeros((1, 12, 10, 3)).shape[1:]
+    model = build_model(preset_model("custom"), tuple(np.int64(n) for n in shape), np.int64(4))
+    assert model.output.shape[-1] == 4
+    assert layer_table(preset_model("mlp"), shape, 4)[0].output_shape == (12, 10, 3)
 
 
 def test_check_model_size():
@@ -238,10 +247,12 @@ def test_two_epochs_decrease_the_loss():
     assert history.history["loss"][1] < history.history["loss"][0]
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_predictions_equal_after_save_and_load(tmp_path):
     keras.utils.set_random_seed(0)
-    model = build_model(preset_model("vgg-bn"), (16, 16, 3), 4, AUGMENT)
-    images = np.random.default_rng(2).integers(0, 256, (5, 16, 16, 3)).astype("uint8")
+    model = compile_model(build_model(preset_model("vgg-bn"), (16, 16, 1), 4, AUGMENT), TrainSpec())
+    images = np.random.default_rng(2).integers(0, 256, (8, 16, 16, 1)).astype("uint8")
+    model.fit(images, np.arange(8) % 4, epochs=1, batch_size=4, verbose=0)  # augments 1 channel
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)

@@ -22,8 +22,9 @@ def run_id(tiny, monkeypatch):
     return tiny[1]
 
 
-def _confusion_chart(at):
-    charts = [c for c in at.get("vega_lite_chart") if c.proto.id.endswith("confusion_val")]
+def _confusion_chart(at, run_id):
+    key = f"confusion_{run_id}_val"
+    charts = [c for c in at.get("vega_lite_chart") if c.proto.id.endswith(key)]
     assert len(charts) == 1
     return charts[0]
 
@@ -43,7 +44,7 @@ def test_shows_metrics_confusion_matrix_and_mistakes(run_id):
     shown = {m.label: m.value for m in at.metric}
     assert shown["Validation accuracy"] == f"{status['val_accuracy']:.1%}"
     assert "Test accuracy" in shown
-    spec = json.loads(_confusion_chart(at).proto.spec)
+    spec = json.loads(_confusion_chart(at, run_id).proto.spec)
     assert "cell" in json.dumps(spec)  # the point selection that on_select reports
     captions = [c for image in at.image for c in image.captions]
     assert len(captions) == 12, "the 1-epoch network makes more than 12 mistakes"
@@ -56,7 +57,7 @@ def test_shows_metrics_confusion_matrix_and_mistakes(run_id):
 def test_choosing_a_cell_shows_its_images(run_id):
     at = open_page("evaluate", attendee=OWNER)
     first = misclassified(run_id).iloc[0]
-    at.session_state["confusion_val"] = {
+    at.session_state[f"confusion_{run_id}_val"] = {
         "selection": {"cell": [{"true": first["true"], "predicted": first["predicted"]}]}
     }
     at.run()
@@ -70,4 +71,4 @@ def test_switching_to_the_test_split(run_id):
     at = open_page("evaluate", attendee=OWNER)
     at.radio[0].set_value("test").run()
     assert not at.exception
-    assert any(c.proto.id.endswith("confusion_test") for c in at.get("vega_lite_chart"))
+    assert any(c.proto.id.endswith(f"confusion_{run_id}_test") for c in at.get("vega_lite_chart"))

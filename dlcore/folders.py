@@ -1,0 +1,101 @@
+"""Finding the classes in a folder tree: one sub-folder of images per class (DIGITS' layout),
+or ``train/`` with ``val/`` (or ``validation/``) and/or ``test/`` folders that each hold them.
+
+Hidden files and the litter of macOS and Windows are ignored; files that are not images by their
+extension, loose files and empty class folders are listed as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from dlcore import LayerLabError
+from dlcore.unpack import is_ignored
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+
+
+def natural_key(text: str) -> list:
+    """Sort "2" before "10", as people expect of class folders."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def _scan_class(folder: Path, top: Path, skipped: list[dict]) -> list[Path]:
+    """Image files under one class folder, searched recursively, in a stable order."""
+    found = []
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted((d for d in dirs if not is_ignored(d)), key=natural_key)
+        for name in sorted((f for f in files if not is_ignored(f)), key=natural_key):
+            path = Path(current) / name
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                found.append(path)
+            else:
+                reason = f"not an image extension ({', '.join(sorted(IMAGE_EXTENSIONS))}); ignored"
+                skipped.append(skip_entry(path, top, reason))
+    return found
+
+
+def skip_entry(path: Path, top: Path, reason: str) -> dict:
+    """A ``manifest["skipped"]`` entry: the file relative to the import's top folder, and why."""
+    return {"file": os.path.relpath(path, top), "reason": reason}
+
+
+def scan_folder(root: Path, top: Path, skipped: list[dict]) -> dict[str, list[Path]]:
+    """``{class name: image paths}`` for each non-empty class sub-folder of ``root``."""
+    classes = {}
+    for entry in sorted(root.iterdir(), key=lambda p: natural_key(p.name)):
+        if is_ignored(entry.name):
+            continue
+        if not entry.is_dir():
+            skipped.append(skip_entry(entry, top, "not inside a class folder; ignored"))
+        elif files := _scan_class(entry, top, skipped):
+            classes[entry.name] = files
+        else:
+            skipped.append(skip_entry(entry, top, "empty class folder (no images); ignored"))
+    return classes
+
+
+def cap_per_class(tree: dict[str, list[Path]], max_per_class: int, seed: int) -> None:
+    """Keep at most ``max_per_class`` images per class, the same ones every time."""
+    rng = np.random.default_rng(seed)
+    for name, files in tree.items():
+        if 0 < max_per_class < len(files):
+            keep = np.sort(rng.choice(len(files), size=max_per_class, replace=False))
+            tree[name] = [files[i] for i in keep]
+
+
+def split_layout(root: Path) -> dict[str, Path]:
+    """``{"train": ..., "val": ..., "test": ...}`` folders when ``root`` holds ``train/`` and
+    ``val/`` (or ``validation/``) and/or ``test/``; otherwise ``{"train": root}``."""
+    dirs = [p for p in root.iterdir() if p.is_dir() and not is_ignored(p.name)]
+    names = {SPLIT_NAMES.get(p.name.lower()): p for p in dirs}
+    if "train" in names and None not in names and len(names) == len(dirs) >= 2:
+        return names  # type: ignore[return-value]
+    return {"train": root}
+
+
+def descend_wrapper(root: Path) -> Path:
+    """Step into a lone top-level folder (a ZIP of "photos/" that holds the class folders)."""
+    for _ in range(8):
+        entries = [p for p in root.iterdir() if not is_ignored(p.name)]
+        if len(entries) != 1 or not entries[0].is_dir():
+            break
+        root = entries[0]
+    return root
+
+
+def check_same_classes(classes: list[str], trees: dict[str, dict]) -> None:
+    for split, tree in trees.items():
+        only_train = sorted(set(classes) - set(tree))
+        only_here = sorted(set(tree) - set(classes))
+        if only_train or only_here:
+            raise LayerLabError(
+                f"The {split} folder's classes differ from the training folder's: only in train "
+                f"{only_train}, only in {split} {only_here}. Use the same class folder names "
+                "(each with images) in both."
+            )

@@ -1,0 +1,137 @@
+"""Data page: built-in sets, a download that cannot happen, and imports by ZIP, folder or .npz."""
+
+from __future__ import annotations
+
+import io
+import socket
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _data_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    return at.switch_page("pages/data.py").run()
+
+
+def _png(value: int, size: int = 12) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), (value, 255 - value, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _class_files(prefix: str = "") -> list[tuple[str, bytes]]:
+    files = [(f"{prefix}cats/{i}.png", _png(10 + i)) for i in range(6)]
+    files += [(f"{prefix}dogs/{i}.png", _png(200 - i)) for i in range(6)]
+    return files + [(f"{prefix}cats/broken.png", b"this is not a png")]
+
+
+def _zip(files: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _texts(elements) -> str:
+    return " ".join(str(element.value) for element in elements)
+
+
+def test_data_page_lists_builtins_with_status():
+    at = _data_page()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert {"Dataset", "Classes", "Image shape", "Status"} <= set(table.columns)
+    assert "works offline" in set(table["Status"]) and "needs download" in set(table["Status"])
+
+
+def test_choosing_digits_sets_the_dataset_and_shows_the_report():
+    at = _data_page()
+    at.selectbox(key="_data_pick").set_value("digits")
+    at.button(key="_data_use").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["dataset"] == "digits"
+    assert "Current dataset" in _texts(at.subheader)
+    counts = at.dataframe[-1].value
+    assert list(counts.columns) == ["train", "validation", "test"]
+    assert counts.loc["total"].sum() == 1797
+
+
+def test_a_download_that_cannot_happen_shows_a_clear_error(monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    for variable in ("https_proxy", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(socket, "create_connection", offline)
+    at = _data_page()
+    at.selectbox(key="_data_pick").set_value("cifar10")
+    at.button(key="_data_use").click().run()
+    assert not at.exception
+    assert "cannot download" in _texts(at.error)
+    assert "dataset" not in at.session_state
+
+
+def test_zip_upload_imports_and_reports_skipped_files():
+    at = _data_page()
+    at.file_uploader[0].upload("My Pets.zip", _zip(_class_files("pets/")), "application/zip")
+    at.run()
+    assert not at.exception
+    assert at.text_input[0].value == "my-pets"
+    assert at.main.get("image"), "a sample image is shown before and after preparation"
+    at.number_input(key="_data_width").set_value(8)
+    at.number_input(key="_data_height").set_value(8)
+    at.button(key="_data_go").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["dataset"] == "my-pets"
+    assert "skipped" in _texts(at.warning)
+    skipped = at.dataframe[-1].value
+    assert any("broken.png" in name for name in skipped["file"])
+    counts = at.dataframe[-2].value
+    assert counts.loc["total"].sum() == 12
+
+
+def test_folder_upload_imports_class_folders():
+    at = _data_page()
+    at.radio(key="_data_source").set_value("A folder from my computer").run()
+    uploader = at.file_uploader[0]
+    assert uploader.accept_directory
+    uploader.set_value([(name, data, "image/png") for name, data in _class_files("shelter/")])
+    at.run()
+    assert at.text_input[0].value == "shelter"
+    at.radio(key="_data_color").set_value("grayscale")
+    at.button(key="_data_go").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["dataset"] == "shelter"
+    assert "32 x 32 x 1" in _texts(at.caption)
+
+
+def test_npz_upload_keeps_arrays_as_they_are():
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    x = rng.integers(0, 255, (40, 10, 10), dtype=np.uint8)
+    np.savez(buffer, x_train=x, y_train=np.arange(40) % 2)
+    at = _data_page()
+    at.radio(key="_data_source").set_value("NumPy .npz arrays").run()
+    at.file_uploader[0].upload("arrays.npz", buffer.getvalue()).run()
+    at.button(key="_data_go").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["dataset"] == "arrays"
+    assert "10 x 10 x 1" in _texts(at.caption)
+
+
+@pytest.mark.parametrize("payload", [b"not a zip at all", b""])
+def test_a_broken_zip_shows_an_error_not_a_traceback(payload):
+    at = _data_page()
+    at.file_uploader[0].upload("bad.zip", payload, "application/zip").run()
+    at.button(key="_data_go").click().run()
+    assert not at.exception
+    assert at.error
+    assert "dataset" not in at.session_state

@@ -1,0 +1,64 @@
+"""Start page: the steps with links to each page, and the attendee's name kept in the session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _start() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+
+
+def test_start_page_links_every_step():
+    at = _start()
+    assert not at.exception
+    labels = [link.label for link in at.page_link]
+    for step in ("Data", "Explore", "Model", "Train", "Evaluate", "Classify", "Experiments"):
+        assert any(step in label for label in labels), labels
+
+
+def test_name_is_stripped_shortened_and_kept():
+    at = _start()
+    at.text_input(key="_attendee_input").input("   Ada    Lovelace  ").run()
+    assert at.session_state["attendee"] == "Ada Lovelace"
+    assert "Ada Lovelace" in at.success[0].value
+    at.switch_page("pages/data.py").run()
+    at.switch_page("pages/start.py").run()
+    assert at.session_state["attendee"] == "Ada Lovelace"
+    assert at.text_input(key="_attendee_input").value == "Ada Lovelace"
+
+
+def test_long_name_is_cut_to_64_characters():
+    def script():
+        from pages.common import attendee, set_attendee
+
+        set_attendee("  " + "y" * 100)
+        assert attendee() == "y" * 64
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    assert at.session_state["attendee"] == "y" * 64
+
+
+def test_name_becomes_the_experiment_owner():
+    at = _start()
+    at.text_input(key="_attendee_input").input("Grace").run()
+    at.session_state["dataset"] = "mnist-sample"
+    at.switch_page("pages/model.py").run()
+    assert not at.exception
+    assert at.session_state["experiment"].owner == "Grace"
+
+
+def test_instructor_key_is_hidden_unless_configured(monkeypatch):
+    at = _start()
+    assert not [w for w in at.text_input if w.key == "_instructor_input"]
+    monkeypatch.setenv("LAYERLAB_INSTRUCTOR_KEY", "s3cret")
+    at = _start()
+    at.text_input(key="_instructor_input").input("wrong").run()
+    assert not [c for c in at.caption if "Instructor mode" in c.value]
+    at.text_input(key="_instructor_input").input("s3cret").run()
+    assert [c for c in at.caption if "Instructor mode" in c.value]

@@ -1,0 +1,67 @@
+"""The Train page: settings become the experiment, Start runs a real job, the page follows it."""
+
+from __future__ import annotations
+
+from pages_support import APP, OWNER, open_page, shared_tiny_run, texts, tiny_experiment
+from streamlit.testing.v1 import AppTest
+
+from dlcore import jobs
+from dlcore.spec import Experiment
+
+
+def test_opens_cold_and_asks_for_a_dataset():
+    at = open_page("train")
+    assert not at.exception
+    assert "Choose or import a dataset first." in at.info[0].value
+
+
+def test_start_trains_and_the_page_follows_the_run():
+    session = {"attendee": OWNER, "dataset": "digits", "experiment": tiny_experiment()}
+    at = open_page("train", **session)
+    assert not at.exception and not at.error
+    assert at.slider(key="train_epochs").value == 1
+    assert at.select_slider(key="train_images").value == 200
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception and not at.error
+    run_id = at.session_state["run_id"]
+    assert at.query_params["run"] == run_id  # a reload of the page finds the run again
+    assert any(state in texts(at) for state in ("**queued**", "**running**", "**completed**"))
+    assert jobs.status(run_id)["owner"] == OWNER
+    final = jobs.wait(run_id, timeout=120)
+    assert final["status"] == "completed", final
+    at.run()
+    assert not at.exception
+    assert "**completed**" in texts(at)
+    assert len(at.get("vega_lite_chart")) == 2  # epoch curves and loss per batch
+    assert not any(b.label == "Cancel training" for b in at.button)
+    spec = jobs.read_spec(run_id)
+    assert isinstance(spec, Experiment) and spec.data.max_train_images == 200
+
+
+def test_settings_change_the_experiment_and_preview_augmentation():
+    session = {"attendee": OWNER, "dataset": "digits", "experiment": tiny_experiment()}
+    at = open_page("train", **session)
+    at.select_slider(key="train_rate").set_value(0.01)
+    at.selectbox(key="train_optimizer").set_value("sgd")
+    at.toggle(key="aug_on").set_value(True).run()
+    at.selectbox(key="aug_flip").set_value("horizontal")
+    at.slider(key="aug_rotation").set_value(0.1).run()
+    experiment = at.session_state["experiment"]
+    assert experiment.training.learning_rate == 0.01 and experiment.training.optimizer == "sgd"
+    assert experiment.augment.flip == "horizontal" and experiment.augment.rotation == 0.1
+    next(b for b in at.button if b.label == "Preview augmented images").click().run()
+    assert not at.exception and not at.error
+    assert len(at.image) == 16  # four random versions of four training images
+
+
+def test_a_reload_reattaches_to_the_run_in_the_url(tmp_path_factory, monkeypatch):
+    home, run_id = shared_tiny_run(tmp_path_factory.getbasetemp())
+    monkeypatch.setenv("LAYERLAB_HOME", str(home))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["run"] = run_id  # a fresh session: only the URL knows the run
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception
+    assert at.session_state["dataset"] == "digits"  # the run's settings come back with it
+    assert f"Run {run_id}" in [s.value for s in at.subheader]
+    assert "**completed**" in texts(at)

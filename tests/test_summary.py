@@ -1,0 +1,84 @@
+"""Run summaries: labels, the table of trials, curves and the overfitting signal."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dlcore import summary
+from dlcore.spec import AugmentSpec, ConvBlock, DenseLayer, ModelSpec, preset_model
+
+
+def test_architecture_and_activations_read_like_the_class_table():
+    assert summary.architecture_summary(preset_model("lenet")) == "conv 20-50 / dense 500"
+    assert summary.architecture_summary(preset_model("mlp")) == "dense 16-16"
+    assert (
+        summary.architecture_summary(preset_model("vgg-bn"))
+        == "conv 32x2-64x2-128x2 bn / dense 1024"
+    )
+    model = ModelSpec(
+        preset="custom", conv_blocks=(ConvBlock(8, activation="tanh"),), head="global_average"
+    )
+    assert summary.architecture_summary(model) == "conv 8 global average pool"
+    mixed = ModelSpec(conv_blocks=(ConvBlock(8),), dense_layers=(DenseLayer(4, activation="elu"),))
+    assert summary.activations_summary(mixed) == "relu / elu / softmax"
+
+
+def test_augment_summary():
+    assert summary.augment_summary(AugmentSpec()) == "off"
+    text = summary.augment_summary(AugmentSpec(flip="horizontal", shift=0.1, noise=0.05))
+    assert text == "flip horizontal, shift 0.1, noise 0.05"
+
+
+def test_durations_and_labels():
+    status = {"started": "2026-01-01T10:00:00", "ended": "2026-01-01T10:01:05"}
+    assert summary.duration_seconds(status) == 65
+    assert summary.duration_seconds({"started": "2026-01-01T10:00:00"}) is None
+    assert summary.format_seconds(65) == "1:05" and summary.format_seconds(3723) == "1:02:03"
+    assert summary.format_seconds(None) == "" and summary.format_seconds(float("nan")) == ""
+    label = summary.run_label(
+        {"run_id": "r1", "owner": "ada", "dataset": "digits", "model": "lenet", "val_accuracy": 0.9}
+    )
+    assert label == "r1 · ada · digits · lenet · val 90.0%"
+    assert summary.run_label({"run_id": "r2", "status": "queued"}).endswith("queued")
+
+
+def test_runs_frame_without_runs_has_the_columns():
+    frame = summary.runs_frame([])
+    assert list(frame.columns)[:3] == ["run", "owner", "dataset"] and frame.empty
+
+
+def _metrics(val_losses, losses):
+    rows = [
+        {
+            "kind": "epoch",
+            "epoch": e + 1,
+            "step": 10 * (e + 1),
+            "loss": tl,
+            "accuracy": 0.5,
+            "val_loss": vl,
+            "val_accuracy": 0.5,
+        }
+        for e, (vl, tl) in enumerate(zip(val_losses, losses, strict=True))
+    ]
+    batches = [{"kind": "batch", "epoch": 1, "step": s, "loss": 1.0 / s} for s in range(1, 2001)]
+    return pd.DataFrame(batches + rows)
+
+
+def test_epoch_and_batch_history():
+    metrics = _metrics([1.0, 0.8], [1.2, 0.9])
+    epochs = summary.epoch_history(metrics)
+    assert list(epochs.columns) == summary.EPOCH_COLUMNS and list(epochs["epoch"]) == [1, 2]
+    batches = summary.batch_history(metrics, max_points=500)
+    assert len(batches) <= 501 and batches["step"].iloc[-1] == 2000
+    assert summary.epoch_history(pd.DataFrame()).empty
+
+
+def test_overfitting_is_validation_loss_rising_while_training_loss_falls():
+    overfit = summary.epoch_history(_metrics([1.0, 0.6, 0.5, 0.55, 0.7], [1.0, 0.6, 0.4, 0.3, 0.2]))
+    assert summary.overfitting_epoch(overfit) == 3
+    improving = summary.epoch_history(_metrics([1.0, 0.6, 0.5, 0.45], [1.0, 0.6, 0.4, 0.3]))
+    assert summary.overfitting_epoch(improving) is None
+    one_bump = summary.epoch_history(_metrics([1.0, 0.6, 0.5, 0.55], [1.0, 0.6, 0.4, 0.3]))
+    assert summary.overfitting_epoch(one_bump) is None  # one epoch up is noise, not a trend
+    both_rise = summary.epoch_history(_metrics([1.0, 0.5, 0.6, 0.7], [1.0, 0.5, 0.6, 0.7]))
+    assert summary.overfitting_epoch(both_rise) is None  # diverging, not overfitting
