@@ -28,7 +28,9 @@ def main() -> int:
     parser.add_argument("--models", default="lenet,mlp")
     args = parser.parse_args()
     if not args.npz.exists():
-        print(f"{args.npz} is missing: pass --npz PATH to a Keras-layout mnist.npz", file=sys.stderr)
+        print(
+            f"{args.npz} is missing: pass --npz PATH to a Keras-layout mnist.npz", file=sys.stderr
+        )
         return 2
     os.environ.setdefault("LAYERLAB_HOME", tempfile.mkdtemp(prefix="layerlab-bench-"))
     from dlcore import jobs
@@ -37,9 +39,11 @@ def main() -> int:
 
     started = time.monotonic()
     dataset = import_npz(args.npz, "mnist-full", val_percent=10)
-    print(f"imported {args.npz.name}: {dataset.manifest['counts']['train'] and len(dataset.y_train)}"
-          f" train / {len(dataset.y_val)} val / {len(dataset.y_test)} test images in "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"imported {args.npz.name}: {dataset.manifest['counts']['train'] and len(dataset.y_train)}"
+        f" train / {len(dataset.y_val)} val / {len(dataset.y_test)} test images in "
+        f"{time.monotonic() - started:.1f} s"
+    )
     results = []
     for name in args.models.split(","):
         epochs, target = TARGETS[name]

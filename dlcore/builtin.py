@@ -161,6 +161,9 @@ def fetch_dataset(name: str) -> Dataset:
     return load_prepared(name)
 
 
+DIGIT_SETS = ("digits", "mnist-sample", "mnist")  # handwritten digits: digit-photo mode fits
+
+
 def _settings(shape: tuple[int, int, int]) -> dict:
     mode = "grayscale" if shape[2] == 1 else "color"
     return PrepSettings(mode, width=shape[1], height=shape[0]).to_dict()
@@ -169,7 +172,7 @@ def _settings(shape: tuple[int, int, int]) -> dict:
 def _split(name: str, x: np.ndarray, y: np.ndarray, val: float, test: float) -> Dataset:
     parts = stratified_split(x, y, val, test, seed=0)
     arrays = {f"{a}_{s}": v for s, pair in parts.items() for a, v in zip("xy", pair, strict=True)}
-    manifest = {"settings": _settings(x.shape[1:]), "skipped": []}
+    manifest = {"settings": _settings(x.shape[1:]), "skipped": [], "digits": name in DIGIT_SETS}
     return Dataset(name=name, classes=list(BUILTINS[name]["classes"]), manifest=manifest, **arrays)
 
 
@@ -298,11 +301,16 @@ def clean_images(x: Any, what: str) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3) or 0 in x.shape:
-        raise LayerLabError(f"{what} has shape {x.shape}; expected (N, H, W) or (N, H, W, 1|3).")
+        raise LayerLabError(
+            f"{what} has shape {x.shape}; expected (N, H, W) or (N, H, W, 1|3): save one "
+            "grayscale or RGB image per row."
+        )
     if x.dtype == np.uint8:
         return x
     if not (np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating)):
-        raise LayerLabError(f"{what} has dtype {x.dtype}; expected uint8 or float pixel values.")
+        raise LayerLabError(
+            f"{what} has dtype {x.dtype}; save the pixels as numbers (uint8 0-255 or float 0-1)."
+        )
     values = x.astype(np.float32)
     low, high = (float(values.min()), float(values.max())) if np.isfinite(values).all() else (0, -1)
     if low < 0 or high > 255 or high < low:
@@ -323,7 +331,7 @@ def clean_labels(y: Any, count: int, what: str) -> np.ndarray:
     if y.ndim != 1 or len(y) != count or not integral or (len(y) and y.min() < 0):
         raise LayerLabError(
             f"{what} has shape {y.shape} and dtype {y.dtype}; expected {count} whole-number "
-            "class indices from 0 (or one-hot rows)."
+            "class indices from 0 (or one-hot rows): save one label per image, numbered 0, 1, 2."
         )
     if len(y) and y.max() >= MAX_CLASSES:
         raise LayerLabError(
@@ -354,16 +362,22 @@ def dataset_from_arrays(
         arrays["x_test"] = clean_images(x_test, "x_test")
         arrays["y_test"] = clean_labels(y_test, len(arrays["x_test"]), "y_test")
         if arrays["x_test"].shape[1:] != x.shape[1:]:
-            raise LayerLabError(f"x_test images are {x_test.shape[1:]}; x_train's {x.shape[1:]}.")
+            raise LayerLabError(
+                f"x_test images have shape {arrays['x_test'].shape[1:]} but x_train images "
+                f"{x.shape[1:]}; give both splits images of the same size and colour."
+            )
     top = int(max(y.max(), arrays["y_test"].max() if "y_test" in arrays else 0)) + 1
     classes = [str(i) for i in range(top)] if classes is None else [str(c) for c in classes]
     if len(classes) < top:
-        raise LayerLabError(f"Labels go up to {top - 1} but only {len(classes)} class names given.")
+        raise LayerLabError(
+            f"Labels go up to {top - 1} but only {len(classes)} class names given; give one name "
+            "per class."
+        )
     limit = load_limits().max_images_per_dataset
     if len(x) + len(arrays.get("x_test", ())) > limit:
         raise LayerLabError(f"More than {limit:,} images; the server limit. Use fewer images.")
     parts = stratified_split(x, y, val_percent, 0.0, seed)
     for split, (xs, ys) in parts.items():
         arrays[f"x_{split}"], arrays[f"y_{split}"] = xs, ys
-    manifest = {"settings": _settings(x.shape[1:]), "skipped": []}
+    manifest = {"settings": _settings(x.shape[1:]), "skipped": [], "digits": name in DIGIT_SETS}
     return Dataset(name=name, classes=classes, manifest=manifest, **arrays)

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from dlcore import LayerLabError
 
@@ -57,7 +58,8 @@ def cmd_fetch(args) -> int:
 
 
 def _progress(done: int, total: int, message: str) -> None:
-    print(f"\r{done}/{total} {message[:60]:<60}", end="", file=sys.stderr, flush=True)
+    end = "\n" if done == total else ""  # a later error message starts on its own line
+    print(f"\r{done}/{total} {message[:60]:<60}", end=end, file=sys.stderr, flush=True)
 
 
 def cmd_import(args) -> int:
@@ -89,7 +91,6 @@ def cmd_import(args) -> int:
             )
         else:
             dataset = importer.import_zip(source, args.name, settings, progress=_progress, **common)
-        print(file=sys.stderr)
     manifest = dataset.manifest
     print(f"{dataset.name}: {manifest.get('num_images')} images, classes {dataset.classes}")
     for split, counts in manifest.get("counts", {}).items():
@@ -104,7 +105,7 @@ def cmd_train(args) -> int:
     from dlcore.spec import Experiment, preset_experiment
 
     if args.spec:
-        experiment = Experiment.from_json(Path(args.spec).read_text())
+        experiment = Experiment.from_json(Path(args.spec).read_bytes().decode(errors="replace"))
     else:
         overrides = {
             key: value
@@ -244,8 +245,15 @@ def cmd_predict(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (what is wrong, where to read more)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlcore", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="dlcore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("datasets", help="list datasets, their size and availability")
     p.add_argument("--json", action="store_true")
@@ -309,10 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     except LayerLabError as error:
         print(f"dlcore: {error}", file=sys.stderr)
         return 2
-    except (OSError, PermissionError) as error:
-        print(
-            f"dlcore: {error.strerror or error}: {getattr(error, 'filename', '')}", file=sys.stderr
-        )
+    except OSError as error:
+        where = f": {error.filename}" if getattr(error, "filename", None) else ""
+        print(f"dlcore: {error.strerror or error}{where}; check the path.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

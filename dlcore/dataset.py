@@ -17,8 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from dlcore import LayerLabError
-from dlcore.images import MIN_SIDE
-from dlcore.limits import load_limits
 from dlcore.storage import atomic_write_json, check_name, datasets_dir, read_json, staged_dir
 
 SPLITS = ("train", "val", "test")
@@ -86,8 +84,6 @@ def validate_arrays(dataset: Dataset) -> None:
                 f"{split} images have shape {x.shape} and dtype {x.dtype}; expected (N, H, W, 1 "
                 "or 3) uint8."
             )
-        if split == "train":
-            _check_sides(x.shape[1], x.shape[2])
         if shape is not None and x.shape[1:] != shape:
             raise LayerLabError(f"{split} images are {x.shape[1:]} but train images are {shape}.")
         shape = x.shape[1:]
@@ -100,15 +96,6 @@ def validate_arrays(dataset: Dataset) -> None:
             )
     if len(dataset.x_train) == 0 or len(dataset.x_val) == 0:
         raise LayerLabError("Train and validation splits must each hold at least one image.")
-
-
-def _check_sides(height: int, width: int) -> None:
-    limit = load_limits().max_image_side
-    if min(height, width) < MIN_SIDE or max(height, width) > limit:
-        raise LayerLabError(
-            f"The images are {width}x{height} pixels; a dataset's images must be {MIN_SIDE} to "
-            f"{limit} pixels a side. Choose an image size to resize them to when importing."
-        )
 
 
 def save_dataset(dataset: Dataset, root: Path | None = None) -> Path:

@@ -18,6 +18,11 @@ from dlcore.unpack import is_ignored
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+LOOSE = "not inside a class folder; ignored"
+NOT_IMAGE = f"not an image extension ({', '.join(sorted(IMAGE_EXTENSIONS))}); ignored"
+_HEIC = "HEIC/HEIF (iPhone photo) is not supported; convert it to JPEG to use it"
+_TIFF = "TIFF is not imported; convert it to PNG or JPEG to use it"
+CONVERT = {".heic": _HEIC, ".heif": _HEIC, ".tif": _TIFF, ".tiff": _TIFF}
 
 
 def natural_key(text: str) -> list:
@@ -35,7 +40,7 @@ def _scan_class(folder: Path, top: Path, skipped: list[dict]) -> list[Path]:
             if path.suffix.lower() in IMAGE_EXTENSIONS:
                 found.append(path)
             else:
-                reason = f"not an image extension ({', '.join(sorted(IMAGE_EXTENSIONS))}); ignored"
+                reason = CONVERT.get(path.suffix.lower(), NOT_IMAGE)
                 skipped.append(skip_entry(path, top, reason))
     return found
 
@@ -52,7 +57,7 @@ def scan_folder(root: Path, top: Path, skipped: list[dict]) -> dict[str, list[Pa
         if is_ignored(entry.name):
             continue
         if not entry.is_dir():
-            skipped.append(skip_entry(entry, top, "not inside a class folder; ignored"))
+            skipped.append(skip_entry(entry, top, LOOSE))
         elif files := _scan_class(entry, top, skipped):
             classes[entry.name] = files
         else:
@@ -85,11 +90,27 @@ def descend_wrapper(root: Path) -> Path:
         entries = [p for p in root.iterdir() if not is_ignored(p.name)]
         if len(entries) != 1 or not entries[0].is_dir():
             break
+        if not any(p.is_dir() and not is_ignored(p.name) for p in entries[0].iterdir()):
+            break  # a lone folder of images is one class, not a wrapper
         root = entries[0]
     return root
 
 
+def check_num_classes(classes: list[str], where: str, skipped: list[dict]) -> None:
+    """Refuse fewer than 2 class folders, saying what was found where."""
+    if len(classes) >= 2:
+        return
+    found = f"only one class folder ({classes[0]})" if classes else "no class folder with images"
+    loose = sum(entry["reason"] == LOOSE for entry in skipped)
+    extra = f" and {loose} file(s) outside any class folder" if loose else ""
+    raise LayerLabError(
+        f"Found {found} in {where}{extra}; a classifier needs at least 2 classes: put the "
+        "images of each class in its own sub-folder (for example cat/ and dog/)."
+    )
+
+
 def check_same_classes(classes: list[str], trees: dict[str, dict]) -> None:
+    """Refuse a val or test folder whose class folders differ from train's."""
     for split, tree in trees.items():
         only_train = sorted(set(classes) - set(tree))
         only_here = sorted(set(tree) - set(classes))

@@ -23,6 +23,7 @@ from dlcore.folders import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
 from dlcore.folders import SPLIT_NAMES as SPLIT_NAMES
 from dlcore.folders import (
     cap_per_class,
+    check_num_classes,
     check_same_classes,
     descend_wrapper,
     natural_key,
@@ -117,11 +118,8 @@ def dataset_from_folder(
     skipped = [] if skipped is None else skipped
     trees = {split: scan_folder(root, base, skipped) for split, root in roots.items()}
     classes = sorted(trees["train"], key=natural_key)
-    if len(classes) < 2:
-        raise LayerLabError(
-            f"Found {len(classes)} class folder(s) with images {classes} in {roots['train'].name}; "
-            "a classifier needs at least 2: put one sub-folder of images per class."
-        )
+    where = (source or top.name) if roots["train"] == top else roots["train"].name
+    check_num_classes(classes, where, skipped)
     check_same_classes(classes, {s: t for s, t in trees.items() if s != "train"})
     jobs: dict[str, list[tuple[Path, int]]] = {}
     for split, tree in trees.items():

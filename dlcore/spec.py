@@ -188,8 +188,11 @@ class Experiment:
     def from_json(cls, text: str) -> Experiment:
         try:
             payload = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise LayerLabError(f"The spec is not valid JSON: {error}.") from None
+        except (ValueError, RecursionError) as error:  # bad JSON, bad bytes, absurd nesting
+            raise LayerLabError(
+                f"The spec is not valid JSON ({str(error)[:120]}); save it again from the app "
+                "or with Experiment.to_json()."
+            ) from None
         return cls.from_dict(payload)
 
 
@@ -204,18 +207,23 @@ _TUPLES = {(ModelSpec, "conv_blocks"): ConvBlock, (ModelSpec, "dense_layers"): D
 
 def _from_dict(cls: type, payload: Any) -> Any:
     if not isinstance(payload, dict):
-        raise LayerLabError(f"Expected an object for {cls.__name__}, got {payload!r}.")
+        raise LayerLabError(
+            f"Expected a JSON object for {cls.__name__}, got {str(payload)[:60]!r}; write it as "
+            "Experiment.to_json() does."
+        )
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(payload) - names)
     if unknown:
-        raise LayerLabError(f"Unknown {cls.__name__} field(s) {unknown}; known: {sorted(names)}.")
+        raise LayerLabError(
+            f"Unknown {cls.__name__} field(s) {unknown[:10]}; use only {sorted(names)}."
+        )
     values = {}
     for name, value in payload.items():
         if (cls, name) in _NESTED:
             value = _from_dict(_NESTED[(cls, name)], value)
         elif (cls, name) in _TUPLES:
             if not isinstance(value, list | tuple):
-                raise LayerLabError(f"{cls.__name__}.{name} must be a list.")
+                raise LayerLabError(f"{cls.__name__}.{name} must be a list; use [...] in JSON.")
             value = tuple(_from_dict(_TUPLES[(cls, name)], item) for item in value)
         values[name] = value
     return cls(**values)

@@ -72,14 +72,19 @@ def write_member(root: Path, name: str, chunks: Iterable[bytes], budget: int) ->
     dest.parent.mkdir(parents=True, exist_ok=True)
     written = 0
     with open(dest, "xb") as handle:
-        for chunk in chunks:
-            written += len(chunk)
-            if written > budget:
-                raise LayerLabError(
-                    "The files unpack to more than this server's limit "
-                    f"({load_limits().max_unpacked_mb} MB); upload fewer or smaller images."
-                )
-            handle.write(chunk)
+        try:
+            for chunk in chunks:
+                written += len(chunk)
+                if written > budget:
+                    raise LayerLabError(
+                        "The files unpack to more than this server's limit "
+                        f"({load_limits().max_unpacked_mb} MB); upload fewer or smaller images."
+                    )
+                handle.write(chunk)
+        except BaseException:
+            handle.close()
+            dest.unlink(missing_ok=True)  # a damaged member leaves no half file to import
+            raise
     return written
 
 
@@ -135,6 +140,7 @@ def open_zip(source: bytes | str | Path, limits: Limits, what: str = "ZIP") -> z
 
 
 def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a member is refused whatever its path (a symlink, encrypted), or None."""
     if stat.S_ISLNK(info.external_attr >> 16):
         return "symbolic link; ignored for safety"
     if info.flag_bits & 0x1:
@@ -151,16 +157,21 @@ def extract_zip(archive: zipfile.ZipFile, root: Path, limits: Limits) -> list[di
             problem = target if isinstance(target, str) else _member_problem(info)
             if problem:
                 skipped.append({"file": info.filename, "reason": problem})
-            elif not info.is_dir() and not any(is_ignored(part) for part in target.parts):
-                try:
-                    with archive.open(info) as member:
-                        chunks = iter(lambda m=member: m.read(MB), b"")
-                        budget -= write_member(root, str(target), chunks, budget)
-                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
-                    reason = f"damaged in the ZIP ({error}); re-create the ZIP"
-                    skipped.append({"file": info.filename, "reason": reason})
-                except OSError as error:
-                    skipped.append(_member_os_error(info.filename, error))
+                continue
+            if any(is_ignored(part) for part in target.parts):
+                continue
+            try:
+                if info.is_dir():  # kept, so that an empty class folder is reported
+                    (root / target).mkdir(parents=True, exist_ok=True)
+                    continue
+                with archive.open(info) as member:
+                    chunks = iter(lambda m=member: m.read(MB), b"")
+                    budget -= write_member(root, str(target), chunks, budget)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+                reason = f"damaged in the ZIP ({error}); re-create the ZIP"
+                skipped.append({"file": info.filename, "reason": reason})
+            except OSError as error:
+                skipped.append(_member_os_error(info.filename, error))
     return skipped
 
 
@@ -217,6 +228,7 @@ def read_npz(source: bytes | str | Path) -> dict[str, np.ndarray]:
     if not {"x_train", "y_train"} <= set(arrays):
         raise LayerLabError(
             f"The .npz holds {sorted(arrays)}; expected x_train and y_train (and optionally "
-            "x_test, y_test), as keras.datasets returns them."
+            "x_test, y_test), as keras.datasets returns them: save them with "
+            "np.savez(path, x_train=..., y_train=...)."
         )
     return arrays

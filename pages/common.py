@@ -19,6 +19,21 @@ from dlcore import LayerLabError
 from dlcore.spec import DataSpec, Experiment, preset_experiment
 from dlcore.storage import data_home
 
+
+def _leave_legacy_multipage_mode() -> None:
+    """Streamlit takes a folder named ``pages/`` beside app.py for its old multipage layout until
+    app.py has called ``st.navigation`` once: the first visit to a deep link (``/train?run=...``)
+    after a server start would run that page without the frame. Switch that mode off for the
+    server and rerun through app.py, which keeps the URL and so opens the same page."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_legacy_multipage_mode()
+
 ATTENDEE, DATASET, EXPERIMENT, RUN = "attendee", "dataset", "experiment", "run_id"
 INSTRUCTOR_KEY = "instructor_key"
 MAX_NAME = 64

@@ -117,9 +117,13 @@ def _augment_preview(dataset_name: str, augment: AugmentSpec) -> None:
     if st.button("Preview augmented images", disabled=not augment.enabled):
         from dlcore.augment import augment_preview
 
-        with st.spinner("Applying the augmentation layers..."):
-            images = common.dataset_for(dataset_name).x_train[:4]
-            st.session_state["aug_preview"] = (augment, augment_preview(images, augment, copies=4))
+        try:
+            with st.spinner("Applying the augmentation layers..."):
+                images = common.dataset_for(dataset_name).x_train[:4]
+                preview = augment_preview(images, augment, copies=4)
+        except LayerLabError as error:
+            common.stop_on_error(error)
+        st.session_state["aug_preview"] = (augment, preview)
     shown = st.session_state.get("aug_preview")
     if shown and shown[0] == augment:
         st.caption("Each row: four random versions of one training image, as the network sees it.")

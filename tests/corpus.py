@@ -208,7 +208,7 @@ def zip_bomb(folder: Path, megabytes: int = 300) -> Path:
 
 def zip_lying_sizes(folder: Path) -> Path:
     """A member whose headers declare 100 bytes but whose data inflates to 5 MB."""
-    members = class_members({"cat": 2, "dog": 2})
+    members = class_members({"cat": 3, "dog": 3})
     members["cat/liar.png"] = bytes(5 * MB)
     data = bytearray(make_zip(folder, "liar.zip", members).read_bytes())
     for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local, central
@@ -285,12 +285,17 @@ def zip_long_name(folder: Path) -> Path:
 
 
 def zip_encrypted_member(folder: Path) -> Path:
-    path = make_zip(folder, "locked.zip", class_members({"cat": 3, "dog": 3}))
-    with zipfile.ZipFile(path, "a") as archive:
-        locked = zipfile.ZipInfo("cat/secret.png")
-        locked.flag_bits |= 0x1
-        archive.writestr(locked, b"encrypted bytes")
-    return path
+    """A member flagged as password-protected (zipfile cannot write one: the flag is patched)."""
+    members = {**class_members({"cat": 3, "dog": 3}), "cat/secret.png": good_png()}
+    data = bytearray(make_zip(folder, "locked.zip", members).read_bytes())
+    name = b"cat/secret.png"
+    for signature, flag_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        start = data.find(signature)
+        while start >= 0:
+            if data[start + name_at : start + name_at + len(name)] == name:
+                data[start + flag_at] |= 0x1
+            start = data.find(signature, start + 4)
+    return _write(folder, "locked.zip", bytes(data))
 
 
 def zip_train_val_differ(folder: Path) -> Path:
@@ -341,7 +346,7 @@ NPZ_CASES: dict[str, tuple[dict, str]] = {
     "2 channels": ({"x_train": np.zeros((6, 8, 8, 2)), "y_train": _Y}, r"\(6, 8, 8, 2\)"),
     "no images": ({"x_train": np.zeros((0, 8, 8)), "y_train": _Y[:0]}, r"\(0, 8, 8, 1\)"),
     "huge images": ({"x_train": np.zeros((6, 2000, 8), np.uint8), "y_train": _Y}, "2000"),
-    "tiny images": ({"x_train": np.zeros((6, 2, 2), np.uint8), "y_train": _Y}, "2x2"),
+    "tiny images": ({"x_train": np.zeros((6, 2, 2), np.uint8), "y_train": _Y}, "width is 2"),
     "complex pixels": ({"x_train": _X.astype(complex), "y_train": _Y}, "dtype complex128"),
     "string pixels": ({"x_train": np.full((6, 8, 8), "a"), "y_train": _Y}, "dtype <U1"),
     "object pixels": ({"x_train": np.array([_X, None], dtype=object), "y_train": _Y}, "objects"),
@@ -358,7 +363,7 @@ NPZ_CASES: dict[str, tuple[dict, str]] = {
     "x_test alone": ({"x_train": _X, "y_train": _Y, "x_test": _X}, "both"),
     "x_test other size": (
         {"x_train": _X, "y_train": _Y, "x_test": np.zeros((2, 9, 9)), "y_test": _Y[:2]},
-        "x_test images are",
+        "x_test images have shape",
     ),
 }
 

@@ -66,6 +66,6 @@ def open_page(page: str, timeout: float = 60, **session) -> AppTest:
 
 def texts(at: AppTest) -> str:
     """Every markdown, caption and alert text on the page, joined."""
-    parts = [e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
-             for e in getattr(at, kind)]  # fmt: skip
+    kinds = ("markdown", "caption", "info", "success", "warning", "error")
+    parts = [element.value for kind in kinds for element in getattr(at, kind)]
     return "\n".join(str(part) for part in parts)

@@ -6,7 +6,7 @@ from pages_support import APP, OWNER, open_page, shared_tiny_run, texts, tiny_ex
 from streamlit.testing.v1 import AppTest
 
 from dlcore import jobs
-from dlcore.spec import Experiment
+from dlcore.spec import Experiment, TrainSpec
 
 
 def test_opens_cold_and_asks_for_a_dataset():
@@ -65,3 +65,22 @@ def test_a_reload_reattaches_to_the_run_in_the_url(tmp_path_factory, monkeypatch
     assert at.session_state["dataset"] == "digits"  # the run's settings come back with it
     assert f"Run {run_id}" in [s.value for s in at.subheader]
     assert "**completed**" in texts(at)
+
+
+def test_only_the_owner_cancels_a_running_job():
+    long = tiny_experiment()
+    long = Experiment(
+        data=long.data, model=long.model, training=TrainSpec(epochs=100, batch_size=8), owner=OWNER
+    )
+    run_id = jobs.submit(long)
+    session = {"dataset": "digits", "run_id": run_id}
+    at = open_page("train", attendee="someone else", **session)
+    next(b for b in at.button if b.label == "Cancel training").click().run()
+    assert "belongs to ada" in at.error[0].value
+    at = open_page("train", attendee=OWNER, **session)
+    next(b for b in at.button if b.label == "Cancel training").click().run()
+    assert not at.exception and not at.error
+    final = jobs.wait(run_id, timeout=120)
+    assert final["status"] == "cancelled", final
+    at.run()
+    assert "**cancelled**" in texts(at)
