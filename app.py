@@ -8,9 +8,18 @@ from pathlib import Path
 
 import streamlit as st
 
+from dlcore.storage import data_home, sweep_scratch
 from pages.common import render_sidebar
 
 ASSETS = Path(__file__).parent / "assets"
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _sweep_scratch_once(home: str) -> int:
+    """Once per server start (and data directory): remove the half-unpacked uploads that a
+    crashed server left in scratch/. Imports clean up after themselves otherwise."""
+    return sweep_scratch(max_age_hours=6)
+
 
 st.set_page_config(page_title="LayerLab", page_icon=str(ASSETS / "favicon.png"), layout="wide")
 st.logo(str(ASSETS / "logo.png"), icon_image=str(ASSETS / "favicon.png"))
@@ -26,6 +35,7 @@ PAGES = [
     st.Page("pages/experiments.py", title="7 · Experiments", icon=":material/table_chart:"),
 ]
 
+_sweep_scratch_once(str(data_home()))
 page = st.navigation(PAGES)
 render_sidebar()
 page.run()

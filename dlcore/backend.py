@@ -1,4 +1,5 @@
-"""The one place for backend-specific code: seeding, devices, GPU memory and out-of-memory errors.
+"""The one place for backend-specific code: seeding, devices, GPU memory and the errors a
+training job reports to learners (out of memory, disk full).
 
 Everything else in dlcore speaks Keras 3 only, so ``KERAS_BACKEND=jax`` or ``torch`` also runs.
 TensorFlow is imported only when it is the Keras backend.
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 import sys
 
+from dlcore.storage import DISK_FULL_ERRNOS, disk_full_message
+
 OOM_MESSAGE = (
     "Out of memory while training: use a smaller batch size or a smaller network (fewer "
     "filters, units or layers), or a smaller image size."
 )
 _OOM_TEXT = ("RESOURCE_EXHAUSTED", "OUT_OF_MEMORY", "OOM WHEN ALLOCATING", "OUT OF MEMORY")
+_DISK_FULL_TEXT = ("NO SPACE LEFT ON DEVICE", "DISK QUOTA EXCEEDED")
 
 
 def backend_name() -> str:
@@ -68,15 +72,25 @@ def _torch_device() -> str:
     return "CPU"
 
 
-def describe_error(exc: BaseException) -> str | None:
-    """A learner-friendly message if ``exc`` (or an error it was raised from) means the
-    device ran out of memory, whatever the backend; None otherwise."""
+def describe_error(exc: BaseException, doing: str = "training") -> str | None:
+    """A learner-friendly message if ``exc`` (or an error it was raised from) means the device
+    ran out of memory, whatever the backend, or the disk is full while ``doing``; else None."""
     seen = 0
     while exc is not None and seen < 10:
+        # Disk first: TensorFlow reports a full disk (ENOSPC) as RESOURCE_EXHAUSTED too.
+        if _is_disk_full(exc):
+            return disk_full_message(doing, getattr(exc, "strerror", None))
         if _is_out_of_memory(exc):
             return OOM_MESSAGE
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        return True
+    text = str(exc).upper()
+    return any(marker in text for marker in _DISK_FULL_TEXT)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

@@ -29,7 +29,7 @@ from dlcore.dataset import (
 )
 from dlcore.images import PrepSettings
 from dlcore.limits import load_limits
-from dlcore.storage import cache_dir, check_name, datasets_dir
+from dlcore.storage import NAME_PATTERN, cache_dir, check_name, datasets_dir
 
 DIGITS = [str(i) for i in range(10)]
 SHAPES = ["circle", "square", "triangle", "cross", "star"]
@@ -110,6 +110,29 @@ def list_datasets(owner: str | None = None) -> list[dict]:
         if owner is None or manifest.get("owner", "") in ("", owner):
             rows.append(_row(name, manifest, "ready", builtin=bool(manifest.get("builtin"))))
     return rows
+
+
+class PrivateDataset(LayerLabError):
+    """An attendee asked for another attendee's imported dataset."""
+
+    def __init__(self, message: str, owner: str) -> None:
+        super().__init__(message)
+        self.owner = owner
+
+
+def check_access(name: str, owner: str, instructor: bool = False) -> None:
+    """Refuse (PrivateDataset) to open another attendee's imported dataset: the images people
+    upload stay theirs. Built-ins and imports without an owner are open to everyone, and the
+    instructor opens every dataset. Unknown names pass: loading them reports the problem."""
+    manifest = read_manifest(name) if isinstance(name, str) and NAME_PATTERN.match(name) else None
+    holder = str((manifest or {}).get("owner", ""))
+    if instructor or not holder or holder == owner:
+        return
+    raise PrivateDataset(
+        f"The dataset {name!r} belongs to {holder}: the images people upload stay private. "
+        "Choose a built-in dataset or import your own on the Data page.",
+        owner=holder,
+    )
 
 
 def _row(name: str, info: dict, status: str, builtin: bool) -> dict:

@@ -46,7 +46,7 @@ def training_curves(metrics_df: pd.DataFrame) -> alt.HConcatChart:
     for metric, title in (("loss", "Loss"), ("accuracy", "Accuracy")):
         axis = alt.Axis(format="%") if metric == "accuracy" else alt.Axis()
         panel = base.transform_filter(alt.datum.metric == metric).encode(
-            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("value:Q", title=title, axis=axis, scale=alt.Scale(zero=metric == "loss")),
             color=alt.Color("split:N", title="Split", scale=alt.Scale(domain=splits)),
             tooltip=[
@@ -142,7 +142,10 @@ def pixel_histogram(df: pd.DataFrame) -> alt.Chart:
         .mark_area(opacity=0.4, interpolate="step-after", line=True)
         .encode(
             x=alt.X("intensity:Q", title="Pixel value", scale=alt.Scale(domain=[0, 255])),
-            y=alt.Y("count:Q", title="Pixels", stack=None),
+            # symlog: the black background of digit images would flatten every other bar
+            y=alt.Y(
+                "count:Q", title="Pixels (log scale)", stack=None, scale=alt.Scale(type="symlog")
+            ),
             color=alt.Color(
                 "channel:N", title="Channel", scale=alt.Scale(domain=channels, range=colors)
             ),
@@ -177,7 +180,7 @@ def runs_overlay(df: pd.DataFrame) -> alt.FacetChart:
     ``df``: run, epoch, metric (e.g. "val_accuracy"), value; an optional split column draws
     train and validation with different dashes."""
     encoding = {
-        "x": alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+        "x": alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
         "y": alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         "color": alt.Color("run:N", title="Run"),
         "tooltip": ["run:N", "metric:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")],

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,10 +162,35 @@ def disk_full_as_error(doing: str) -> Iterator[None]:
     except OSError as error:
         if error.errno not in DISK_FULL_ERRNOS:
             raise
-        raise LayerLabError(
-            f"The disk is full while {doing} ({error.strerror}); free space (delete runs or "
-            "datasets you no longer need) or ask the instructor to raise the disk space or quota."
-        ) from None
+        raise LayerLabError(disk_full_message(doing, error.strerror)) from None
+
+
+def disk_full_message(doing: str, reason: str | None = None) -> str:
+    """What to tell a person whose disk (or disk quota) filled up while ``doing`` something."""
+    return (
+        f"The disk is full while {doing} ({reason or 'no space left on device'}); free space "
+        "(delete runs or datasets you no longer need) or ask the instructor to raise the disk "
+        "space or quota."
+    )
+
+
+def sweep_scratch(max_age_hours: float = 6.0) -> int:
+    """Remove scratch entries older than ``max_age_hours`` (left by a server that crashed in
+    the middle of an import); return how many were removed. Imports in progress are younger."""
+    cutoff = time.time() - max_age_hours * 3600
+    removed = 0
+    for entry in scratch_dir().iterdir():
+        try:
+            if entry.lstat().st_mtime >= cutoff:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:  # removed meanwhile, or not ours to remove: the next sweep retries
+            continue
+        removed += 1
+    return removed
 
 
 def dir_size(path: Path) -> int:

@@ -122,15 +122,15 @@ def runs_frame(statuses: list[dict]) -> pd.DataFrame:
         "owner",
         "dataset",
         "architecture",
-        "activations",
+        "val accuracy",  # the results first: a laptop screen shows them without scrolling
+        "test accuracy",
         "epochs",
         "optimizer",
         "learning rate",
         "augmentation",
+        "activations",
         "parameters",
         "time (s)",
-        "val accuracy",
-        "test accuracy",
         "status",
     ]
     return pd.DataFrame(rows, columns=columns)

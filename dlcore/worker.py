@@ -223,6 +223,21 @@ def _save_final_model(path: Path, model, keep_best: bool) -> None:
     os.replace(path / "model.tmp.keras", path / "model.keras")
 
 
+def remove_temporary_files(path: Path) -> None:
+    """Delete half-written model files (``*.tmp.keras``) a failed save left in the run."""
+    for leftover in path.glob("*.tmp.keras"):
+        leftover.unlink(missing_ok=True)
+
+
+def _record(path: Path, **changes: object) -> None:
+    """Write the status; if even that fails (a full disk) say so in the log and go on: once
+    this process has ended, the run reads as interrupted instead of running forever."""
+    try:
+        write_status(path, **changes)
+    except OSError as error:
+        print(f"could not write the run's status: {error}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Process entry point: every failure ends up in status.json, never as a silent crash."""
     path = Path((argv or sys.argv[1:])[0]).resolve()
@@ -241,12 +256,13 @@ def main(argv: list[str] | None = None) -> int:
             str(error) if isinstance(error, LayerLabError) else f"{type(error).__name__}: {error}"
         )
         print(f"job failed: {message}", file=sys.stderr, flush=True)
-        write_status(path, status="failed", message=message, ended=_now())
+        _record(path, status="failed", message=message, ended=_now())
         return 1
     finally:
         slot.close()
+        remove_temporary_files(path)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-        write_status(path, peak_memory_mb=round(peak_mb))
+        _record(path, peak_memory_mb=round(peak_mb))
     return 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
 
 from dlcore import LayerLabError
 from dlcore.spec import DataSpec, Experiment, preset_experiment
@@ -98,9 +99,20 @@ def set_run(run_id: str | None) -> None:
         st.query_params.pop("run", None)
 
 
+def instructor_code() -> str:
+    """The code that unlocks instructor mode: ``instructor_code`` in ``.streamlit/secrets.toml``,
+    else ``$LAYERLAB_INSTRUCTOR_CODE``; "" when none is set (instructor mode is off)."""
+    try:
+        code = st.secrets.get("instructor_code")
+    except StreamlitSecretNotFoundError:  # no secrets file, or one that does not parse
+        code = None
+    return str(code or os.environ.get("LAYERLAB_INSTRUCTOR_CODE", ""))
+
+
 def is_instructor() -> bool:
-    """True when the instructor key (``$LAYERLAB_INSTRUCTOR_KEY``) was entered on the Start page."""
-    expected = os.environ.get("LAYERLAB_INSTRUCTOR_KEY", "")
+    """True when the instructor code was entered on the Start page: the instructor may cancel
+    and delete every attendee's runs and open every dataset."""
+    expected = instructor_code()
     given = str(st.session_state.get(INSTRUCTOR_KEY, ""))
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
@@ -171,11 +183,13 @@ def _builtin_dataset(name: str, home: str):
 
 
 def dataset_for(name: str):
-    """A Dataset. Built-ins are cached for all sessions; imports are memory-mapped per call."""
-    from dlcore.builtin import BUILTINS, load_dataset
+    """A Dataset. Built-ins are cached for all sessions; imports are memory-mapped per call,
+    and another attendee's import is refused (``PrivateDataset``) unless for the instructor."""
+    from dlcore.builtin import BUILTINS, check_access, load_dataset
 
     if name in BUILTINS:
         return _builtin_dataset(name, str(data_home()))
+    check_access(name, attendee(), instructor=is_instructor())
     return load_dataset(name)
 
 

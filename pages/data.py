@@ -168,6 +168,11 @@ def _own_data() -> None:
 
 
 def _report(name: str) -> None:
+    try:  # the class names and skipped file names of another attendee's upload stay private
+        builtin.check_access(name, attendee(), instructor=is_instructor())
+    except LayerLabError as error:
+        show_error(error)
+        return
     manifest = read_manifest(name) or {}
     counts = pd.DataFrame(manifest.get("counts", {}))
     counts = counts[[s for s in ("train", "val", "test") if s in counts]]

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dlcore import LayerLabError, charts, evaluate, jobs, summary
+from dlcore.builtin import PrivateDataset
 from pages import common
 
 CONFUSION = """
@@ -39,9 +40,13 @@ def _choose_run() -> dict:
 
 
 def _split_images(dataset_name: str, split: str):
-    """The split's images, or None (with a note) when the dataset is no longer available."""
+    """The split's images, or None (with a note) when the dataset is private to another
+    attendee or no longer available."""
     try:
         return common.dataset_for(dataset_name).split(split)[0]
+    except PrivateDataset as error:
+        st.info(f"The images belong to {error.owner}'s own dataset and stay private.")
+        return None
     except LayerLabError as error:
         st.caption(f"The images cannot be shown: {error}")
         return None

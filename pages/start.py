@@ -1,10 +1,15 @@
 """Start: what LayerLab is, the steps of the lab, and who is working (recorded on every run)."""
 
-import os
-
 import streamlit as st
 
-from pages.common import INSTRUCTOR_KEY, MAX_NAME, attendee, is_instructor, set_attendee
+from pages.common import (
+    INSTRUCTOR_KEY,
+    MAX_NAME,
+    attendee,
+    instructor_code,
+    is_instructor,
+    set_attendee,
+)
 
 STEPS = [
     ("pages/data.py", "1 · Data", ":material/dataset:",
@@ -70,10 +75,13 @@ with st.expander("What you will learn"):
         "- **Evaluation**: the confusion matrix and the mistakes the network makes."
     )
 
-if os.environ.get("LAYERLAB_INSTRUCTOR_KEY"):
+if instructor_code():  # set in .streamlit/secrets.toml (see secrets.toml.example)
     with st.expander("Instructor"):
         st.text_input(
-            "Instructor key", key="_instructor_input", type="password", on_change=_key_changed
+            "Instructor code", key="_instructor_input", type="password", on_change=_key_changed
         )
         if is_instructor():
-            st.caption("Instructor mode is on: you can manage every attendee's runs.")
+            st.caption(
+                "Instructor mode is on: you can cancel and delete every attendee's runs and "
+                "open every dataset."
+            )

@@ -5,6 +5,7 @@ test session, in a data directory of its own."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -13,6 +14,7 @@ from dlcore.spec import ConvBlock, DataSpec, Experiment, ModelSpec, TrainSpec
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 OWNER = "ada"
+INSTRUCTOR_CODE = "let-me-in"
 _SHARED: dict[str, tuple[Path, str]] = {}
 
 
@@ -54,9 +56,22 @@ def shared_tiny_run(base: Path) -> tuple[Path, str]:
     return _SHARED["run"]
 
 
-def open_page(page: str, timeout: float = 60, **session) -> AppTest:
-    """AppTest of the app, switched to ``pages/<page>.py`` with ``session`` state, run once."""
+def copy_of_tiny_run(base: Path) -> Path:
+    """A copy of the shared tiny run in this test's own data directory, which the test may
+    change or delete; returns the copy's run directory."""
+    from dlcore.storage import runs_dir
+
+    home, run_id = shared_tiny_run(base)
+    return Path(shutil.copytree(home / "runs" / run_id, runs_dir() / run_id))
+
+
+def open_page(page: str, timeout: float = 60, instructor: bool = False, **session) -> AppTest:
+    """AppTest of the app, switched to ``pages/<page>.py`` with ``session`` state, run once;
+    ``instructor``: with the instructor code in st.secrets and entered on the Start page."""
     at = AppTest.from_file(APP, default_timeout=timeout)
+    if instructor:
+        at.secrets["instructor_code"] = INSTRUCTOR_CODE
+        session.setdefault("instructor_key", INSTRUCTOR_CODE)
     for key, value in session.items():
         at.session_state[key] = value
     at.switch_page(f"pages/{page}.py")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +17,8 @@ from dlcore.evaluate import evaluate_run
 from dlcore.limits import Limits
 from dlcore.runs import run_path
 from dlcore.spec import ConvBlock, DataSpec, DenseLayer, Experiment, ModelSpec, TrainSpec
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny(epochs: int = 2, owner: str = "ada", **training) -> Experiment:
@@ -117,3 +123,32 @@ def test_limits_refuse_before_anything_starts():
     with pytest.raises(LayerLabError, match="No dataset named"):
         jobs.submit(Experiment(data=DataSpec(dataset="nope")))
     assert jobs.list_runs() == []
+
+
+def test_job_outlives_the_web_server_that_started_it():
+    """A stand-in for the Streamlit server submits a job, then its whole process group gets
+    Ctrl+C (SIGINT), as when the server is stopped in its terminal: the job trains on."""
+    server = textwrap.dedent(
+        """
+        import sys, time
+        from dlcore import jobs
+        from dlcore.spec import Experiment
+
+        print(jobs.submit(Experiment.from_json(sys.argv[1])), flush=True)
+        time.sleep(300)
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", server, tiny(epochs=1).to_json()],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, like a server started in a terminal
+    )
+    run_id = process.stdout.readline().strip()
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=30) != 0  # the "server" is gone
+    process.stdout.close()
+    final = jobs.wait(run_id, timeout=120)
+    assert final["status"] == "completed", final
+    assert final["pid"] != process.pid

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
-from pages_support import OWNER, open_page, shared_tiny_run, texts
+from pages_support import OWNER, copy_of_tiny_run, open_page, shared_tiny_run, texts
 
 from dlcore import jobs
+from dlcore.builtin import load_dataset
+from dlcore.dataset import save_dataset
 from dlcore.evaluate import misclassified
+from dlcore.runs import write_status
+from dlcore.storage import atomic_write_json, read_json
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +77,25 @@ def test_switching_to_the_test_split(run_id):
     at.radio[0].set_value("test").run()
     assert not at.exception
     assert any(c.proto.id.endswith(f"confusion_{run_id}_test") for c in at.get("vega_lite_chart"))
+
+
+def test_images_of_another_attendee_s_own_dataset_stay_private(tmp_path_factory):
+    """A run trained on ada's imported dataset: bob sees its figures but not her images."""
+    digits = load_dataset("digits")
+    private = dataclasses.replace(digits, name="ada-photos", manifest={"owner": OWNER})
+    save_dataset(private)
+    path = copy_of_tiny_run(tmp_path_factory.getbasetemp())
+    spec = read_json(path / "spec.json")
+    spec["data"]["dataset"] = "ada-photos"
+    atomic_write_json(path / "spec.json", spec)
+    write_status(path, dataset="ada-photos")
+    at = open_page("evaluate", attendee="bob")
+    assert not at.exception and not at.error
+    assert "Validation accuracy" in {m.label for m in at.metric}
+    assert any(c.proto.id.endswith(f"confusion_{path.name}_val") for c in at.get("vega_lite_chart"))
+    assert "The images belong to ada's own dataset and stay private." in texts(at)
+    assert not at.image
+    at = open_page("evaluate", attendee=OWNER)
+    assert not at.exception and len(at.image) == 12 and "stay private" not in texts(at)
+    at = open_page("evaluate", attendee="bob", instructor=True)
+    assert not at.exception and len(at.image) == 12

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from pages_support import OWNER, open_page, shared_tiny_run
+from pages_support import OWNER, copy_of_tiny_run, open_page, shared_tiny_run
 
 from dlcore import jobs
 from dlcore.runs import run_path
@@ -68,3 +68,15 @@ def test_owner_deletes_a_finished_run_and_others_cannot(run_id):
     assert not at.exception
     assert copy not in [s["run_id"] for s in jobs.list_runs()]
     assert run_id in [s["run_id"] for s in jobs.list_runs()]
+
+
+def test_the_instructor_deletes_anyone_s_finished_run(tmp_path_factory):
+    run_id = copy_of_tiny_run(tmp_path_factory.getbasetemp()).name  # owned by ada
+    at = open_page("experiments", attendee="bob")
+    assert at.dataframe[0].value["owner"].tolist() == [OWNER]  # everyone sees every run
+    assert not at.checkbox, "an attendee cannot delete another's run"
+    at = open_page("experiments", attendee="bob", instructor=True)
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Delete run").click().run()
+    assert not at.exception and not at.error
+    assert run_id not in [s["run_id"] for s in jobs.list_runs()]

@@ -69,3 +69,25 @@ def test_imbalanced_and_tiny_classes_are_warned_about():
     warnings = _texts(at.warning)
     assert "unbalanced" in warnings and "3.0x" in warnings
     assert "fewer than 20" in warnings and "small" in warnings
+
+
+def test_another_attendee_s_imported_dataset_cannot_be_explored():
+    images = np.zeros((8, 6, 6, 1), np.uint8)
+    labels = np.array([0, 1] * 4)
+    owner = {"owner": "ann"}
+    save_dataset(Dataset("ann-set", ["a", "b"], images, labels, images, labels, manifest=owner))
+    for viewer in ("bob", ""):  # even by typing its name, or before giving a name
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.session_state["attendee"] = viewer
+        at.session_state["dataset"] = "ann-set"
+        at.switch_page("pages/explore.py").run()
+        assert not at.exception
+        assert "belongs to ann" in _texts(at.error) and not at.image
+    for viewer, code in (("ann", ""), ("bob", "let-me-in")):  # its owner, and the instructor
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.secrets["instructor_code"] = "let-me-in"
+        for key, value in {"attendee": viewer, "dataset": "ann-set", "instructor_key": code}.items():
+            at.session_state[key] = value
+        at.switch_page("pages/explore.py").run()
+        assert not at.exception and not at.error
+        assert _class_headings(at) == ["a", "b"]

@@ -53,12 +53,32 @@ def test_name_becomes_the_experiment_owner():
     assert at.session_state["experiment"].owner == "Grace"
 
 
-def test_instructor_key_is_hidden_unless_configured(monkeypatch):
+def test_instructor_code_is_hidden_unless_configured():
     at = _start()
+    assert not at.exception
     assert not [w for w in at.text_input if w.key == "_instructor_input"]
-    monkeypatch.setenv("LAYERLAB_INSTRUCTOR_KEY", "s3cret")
-    at = _start()
+
+
+def test_instructor_code_from_secrets_unlocks_instructor_mode():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.secrets["instructor_code"] = "s3cret"
+    at.run()
     at.text_input(key="_instructor_input").input("wrong").run()
     assert not [c for c in at.caption if "Instructor mode" in c.value]
     at.text_input(key="_instructor_input").input("s3cret").run()
-    assert [c for c in at.caption if "Instructor mode" in c.value]
+    assert [c for c in at.caption if "Instructor mode is on" in c.value]
+
+
+def test_without_a_secrets_file_the_environment_gives_the_code(monkeypatch):
+    monkeypatch.setenv("LAYERLAB_INSTRUCTOR_CODE", "from-env")
+    at = _start()
+    at.text_input(key="_instructor_input").input("from-env").run()
+    assert not at.exception
+    assert [c for c in at.caption if "Instructor mode is on" in c.value]
+
+
+def test_the_example_secrets_file_names_the_instructor_code():
+    import tomllib
+
+    example = tomllib.loads((ROOT / ".streamlit" / "secrets.toml.example").read_text())
+    assert example == {"instructor_code": "change-me"}

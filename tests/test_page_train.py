@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from pages_support import APP, OWNER, open_page, shared_tiny_run, texts, tiny_experiment
 from streamlit.testing.v1 import AppTest
 
 from dlcore import jobs
+from dlcore.runs import record_worker, run_path, write_status
 from dlcore.spec import Experiment, TrainSpec
 
 
@@ -84,3 +88,32 @@ def test_only_the_owner_cancels_a_running_job():
     assert final["status"] == "cancelled", final
     at.run()
     assert "**cancelled**" in texts(at)
+
+
+def test_a_run_whose_worker_died_shows_interrupted_after_a_reload():
+    run_id = jobs.create_run(tiny_experiment())
+    write_status(run_path(run_id), status="running", message="Training on CPU.")
+    worker = subprocess.Popen([sys.executable, "-c", "pass"])  # a worker that has ended
+    record_worker(run_path(run_id), worker.pid)
+    worker.wait()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["run"] = run_id  # the server restarted: only the URL knows the run
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert "**interrupted**" in texts(at) and "stopped unexpectedly" in texts(at)
+    assert not any(b.label == "Cancel training" for b in at.button)
+
+
+def test_the_instructor_cancels_anyone_s_job():
+    run_id = jobs.create_run(tiny_experiment(owner=OWNER))  # queued behind a busy slot
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record_worker(run_path(run_id), stand_in.pid)
+        session = {"attendee": "bob", "dataset": "digits", "run_id": run_id}
+        at = open_page("train", instructor=True, **session)
+        next(b for b in at.button if b.label == "Cancel training").click().run()
+        assert not at.exception and not at.error
+        assert (run_path(run_id) / "cancel").exists()  # the worker stops at its next check
+    finally:
+        stand_in.kill()
+        stand_in.wait()

@@ -1,0 +1,426 @@
+"""Ten attendees at once: each opens LayerLab in its own browser session and starts a small job.
+
+    python bench/load_sessions.py [--sessions 10] [--timeout 400]
+
+One ``streamlit run app.py`` with an empty data directory and one Chromium (Debian's
+``/usr/bin/chromium``) holding one browser context per attendee. Every attendee types a name,
+takes the built-in ``digits`` set, picks the ``mlp`` network (LeNet's 5x5 convolutions do not
+suit 8x8 images), sets one epoch and presses Start; the steps are interleaved across the
+sessions, so the Start clicks land within a second or two. The queue then trains the jobs one
+at a time (one slot on a CPU machine).
+
+Prints: seconds from the first Start click until the last job finished, each job's wait in the
+queue and its run time (min / median / max), the peak memory of the Streamlit server
+(``VmHWM``) and of the workers (``peak_memory_mb`` in their status), and how many jobs
+completed. tests/test_load.py drives the same scenario through the functions here and asserts
+the behaviour; this script only measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+for _path in (ROOT, ROOT / "tests"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import browser_support  # noqa: E402  (tests/browser_support.py: the server and Chromium)
+
+NUM_SESSIONS = 10
+PRESET = "mlp"
+UI_TIMEOUT_MS = 90_000  # ten sessions rerunning at once on two cores are slow to answer
+ARTIFACTS = ROOT / "artifacts" / "load"
+
+
+def attendee_name(index: int) -> str:
+    """'attendee-01' for index 0; two digits, so no name is a part of another."""
+    return f"attendee-{index + 1:02d}"
+
+
+# --- driving the sessions --------------------------------------------------------------------
+
+
+def open_sessions(browser, url: str, count: int) -> list:
+    """One browser context (cookies, storage, websocket: a Streamlit session) per attendee."""
+    pages = []
+    for _ in range(count):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        page = context.new_page()
+        page.goto(url)
+        pages.append(page)
+    for page in pages:
+        browser_support.wait_for_app(page, timeout=UI_TIMEOUT_MS)
+    return pages
+
+
+def _sidebar(page):
+    return page.get_by_test_id("stSidebarUserContent")
+
+
+def _go(page, title: str) -> None:
+    """Switch page with the sidebar navigation: a link inside the app keeps the session (a
+    fresh page load would open a new one)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+
+
+def _each(pages, action) -> None:
+    for index, page in enumerate(pages):
+        action(index, page)
+
+
+def _sidebar_says(pages, text_for) -> None:
+    """Wait until every session's sidebar shows ``text_for(index)``."""
+    from playwright.sync_api import expect
+
+    for index, page in enumerate(pages):
+        expect(_sidebar(page)).to_contain_text(text_for(index), timeout=UI_TIMEOUT_MS)
+
+
+def save_screenshots(pages, prefix: str) -> None:
+    """One full-page screenshot per session under artifacts/load/ (to see what went wrong)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for index, page in enumerate(pages):
+        page.screenshot(
+            path=str(ARTIFACTS / f"{prefix}-{attendee_name(index)}.png"), full_page=True
+        )
+
+
+def enter_names(pages) -> None:
+    """Start page: type the attendee's name and press Enter, in every session."""
+
+    def type_name(index, page):
+        box = page.get_by_role("textbox", name="Your name")
+        box.fill(attendee_name(index))
+        box.press("Enter")
+
+    _each(pages, type_name)
+    _sidebar_says(pages, lambda i: f"Attendee: {attendee_name(i)}")
+
+
+def choose_digits(pages) -> None:
+    """Data page: choose the built-in 8x8 digits and press 'Use this dataset'."""
+
+    _each(pages, lambda i, p: _go(p, "1 · Data"))
+    _each(pages, lambda i, p: p.get_by_role("combobox", name="Dataset", exact=True).click())
+    _each(pages, lambda i, p: p.get_by_role("option", name="Digits 8x8").click())
+    _each(pages, lambda i, p: p.get_by_role("button", name="Use this dataset").click())
+    _sidebar_says(pages, lambda i: "Dataset: digits")
+
+
+def choose_model(pages, preset: str = PRESET) -> None:
+    """Model page: start from a lesson's network that fits 8x8 images."""
+
+    label = "Start from a lesson's network"
+    _each(pages, lambda i, p: _go(p, "3 · Model"))
+    _each(pages, lambda i, p: p.get_by_role("combobox", name=label).click())
+    _each(pages, lambda i, p: p.get_by_role("option", name=f"{preset}:").click())
+    _sidebar_says(pages, lambda i: f"Model: {preset}")
+
+
+def set_one_epoch(pages) -> None:
+    """Train page: move the Epochs slider to its minimum, 1."""
+    from playwright.sync_api import expect
+
+    _each(pages, lambda i, p: _go(p, "4 · Train"))
+
+    def one_epoch(index, page):
+        slider = page.get_by_role("slider", name="Epochs")
+        slider.focus()
+        slider.press("Home")
+        expect(slider).to_have_attribute("aria-valuetext", "1", timeout=UI_TIMEOUT_MS)
+
+    _each(pages, one_epoch)
+    _each(pages, lambda i, p: browser_support.wait_for_app(p, timeout=UI_TIMEOUT_MS))
+
+
+def start_training(pages) -> list[float]:
+    """Press Start in every session, one right after the other; return each click's time."""
+    from playwright.sync_api import expect
+
+    clicks = []
+    buttons = [page.get_by_role("button", name="Start training") for page in pages]
+    for button in buttons:
+        button.wait_for()
+    for button in buttons:
+        clicks.append(time.time())
+        button.click()
+    for page in pages:
+        expect(page.get_by_role("heading", name="Run ")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    return clicks
+
+
+def drive(pages, preset: str = PRESET) -> list[float]:
+    """The whole path in every session, step by step across the sessions; the Start times."""
+    enter_names(pages)
+    choose_digits(pages)
+    choose_model(pages, preset)
+    set_one_epoch(pages)
+    return start_training(pages)
+
+
+def session_view(page) -> dict:
+    """What one session shows: the run in its URL, its heading and sidebar, and all its text."""
+    query = parse_qs(urlparse(page.url).query)
+    heading = page.get_by_role("heading", name="Run ").first.inner_text().strip()
+    return {
+        "url_run": (query.get("run") or [None])[0],
+        "heading_run": heading.removeprefix("Run ").strip(),
+        "sidebar": _sidebar(page).inner_text(),
+        "text": page.locator("body").inner_text(),
+    }
+
+
+def wait_until_shown_finished(page) -> None:
+    """The run's status box says 'completed' (the page polls and redraws once at the end)."""
+    from playwright.sync_api import expect
+
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text("completed ·").first).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+
+# --- watching the jobs -----------------------------------------------------------------------
+
+
+def wait_for_runs(count: int, timeout: float, poll: float = 0.5) -> list[dict]:
+    """Poll until ``count`` runs exist and every one has finished and recorded its peak memory
+    (written just after the final status, as the worker exits); return their statuses."""
+    from dlcore import jobs
+    from dlcore.runs import ACTIVE
+
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = jobs.list_runs()
+        done = [r for r in runs if r.get("status") not in ACTIVE and "peak_memory_mb" in r]
+        if len(runs) >= count and len(done) == len(runs):
+            return runs
+        if time.monotonic() > deadline:
+            states = {r["run_id"]: r.get("status") for r in runs}
+            raise TimeoutError(f"after {timeout:.0f} s, {len(runs)} run(s): {states}")
+        time.sleep(poll)
+
+
+def _lock_holders() -> set[int]:
+    """Pids holding an flock now (the training slots are flocks)."""
+    holders = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 4 and fields[1] == "FLOCK" and fields[4].isdigit():
+            holders.add(int(fields[4]))
+    return holders
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """A live process's peak resident memory (VmHWM), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+class JobMonitor(threading.Thread):
+    """Samples every 0.1 s: which worker holds a training slot (from /proc/locks, so it needs
+    nothing from dlcore) and the memory of all worker processes together."""
+
+    def __init__(self, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.slot_taken: dict[str, float] = {}  # run id -> first time seen holding a slot
+        self.max_holders = 0  # most runs seen holding a slot at the same time
+        self.peak_total_rss_mb = 0.0  # all live workers together
+        self.peak_waiting_rss_mb = 0.0  # one worker that has not taken a slot yet
+        self._halt = threading.Event()
+
+    def _workers(self) -> dict[int, str]:
+        from dlcore.storage import read_json, runs_dir
+
+        workers = {}
+        for path in runs_dir().glob("*/worker.json"):
+            info = read_json(path) or {}
+            if "pid" in info:
+                workers[int(info["pid"])] = path.parent.name
+        return workers
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            now = time.time()
+            workers = self._workers()
+            holders = _lock_holders()
+            holding = [run for pid, run in workers.items() if pid in holders]
+            self.max_holders = max(self.max_holders, len(holding))
+            for run in holding:
+                self.slot_taken.setdefault(run, now)
+            rss = {pid: _rss_mb(pid) or 0.0 for pid in workers}
+            self.peak_total_rss_mb = max(self.peak_total_rss_mb, sum(rss.values()))
+            waiting = [rss[pid] for pid, run in workers.items() if run not in self.slot_taken]
+            self.peak_waiting_rss_mb = max([self.peak_waiting_rss_mb, *waiting])
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+
+
+def timeline(runs: list[dict]) -> list[dict]:
+    """Per run, in queue (creation) order: when it was created, when its worker had imported
+    Keras and loaded the data (``dataset.json`` written), and when it finished (the last write
+    of ``status.json``, as the worker exits). File times are exact where status strings are
+    only to the second."""
+    from dlcore.runs import run_path
+
+    rows = []
+    for status in sorted(runs, key=lambda r: r["created_ts"]):
+        path = run_path(status["run_id"])
+        dataset_file = path / "dataset.json"
+        rows.append(
+            {
+                **status,
+                "loaded_ts": dataset_file.stat().st_mtime if dataset_file.exists() else None,
+                "evaluated_ts": (path / "evaluation.json").stat().st_mtime
+                if (path / "evaluation.json").exists()
+                else None,
+                "finished_ts": (path / "status.json").stat().st_mtime,
+            }
+        )
+    return rows
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"min {min(values):.1f}  median {statistics.median(values):.1f}  max {max(values):.1f}"
+
+
+def run_scenario(home: Path, count: int, timeout: float, screenshot: Path | None = None) -> dict:
+    """Start the server and the sessions, drive them, wait for the jobs; return the figures."""
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["LAYERLAB_HOME"] = str(home)
+    with browser_support.streamlit_server(home) as (url, server), browser_support.chromium() as b:
+        began = time.time()
+        pages = open_sessions(b, url, count)
+        monitor = JobMonitor()
+        monitor.start()
+        try:
+            clicks = drive(pages)
+        except Exception:
+            save_screenshots(pages, "failed")
+            raise
+        driven = time.time()
+        try:
+            runs = wait_for_runs(count, timeout)
+        finally:
+            monitor.stop()
+        for page in pages:
+            wait_until_shown_finished(page)
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            pages[0].screenshot(path=str(screenshot), full_page=True)
+        server_peak = peak_rss_mb(server.pid)
+    rows = timeline(runs)
+    waits, run_times = [], []
+    for row in rows:
+        taken = monitor.slot_taken.get(row["run_id"])
+        if taken is not None:
+            waits.append(taken - row["created_ts"])
+            run_times.append(row["finished_ts"] - taken)
+    worker_peaks = [row["peak_memory_mb"] for row in rows if "peak_memory_mb" in row]
+    return {
+        "sessions": count,
+        "jobs_completed": sum(row.get("status") == "completed" for row in rows),
+        "jobs": len(rows),
+        "setup_s": clicks[0] - began,
+        "ui_path_s": driven - began,
+        "start_click_spread_s": clicks[-1] - clicks[0],
+        "first_start_to_last_finished_s": max(row["finished_ts"] for row in rows) - clicks[0],
+        "queue_wait_s": waits,
+        "run_time_s": run_times,
+        "max_jobs_holding_a_slot": monitor.max_holders,
+        "server_peak_rss_mb": server_peak,
+        "worker_peak_rss_mb": worker_peaks,
+        "workers_peak_total_rss_mb": monitor.peak_total_rss_mb,
+        "waiting_worker_peak_rss_mb": monitor.peak_waiting_rss_mb,
+        "runs": [
+            {
+                key: row.get(key)
+                for key in (
+                    "run_id",
+                    "owner",
+                    "status",
+                    "created_ts",
+                    "started",
+                    "ended",
+                    "peak_memory_mb",
+                    "val_accuracy",
+                )  # fmt: skip
+            }
+            for row in rows
+        ],
+    }
+
+
+def report(figures: dict) -> str:
+    worker_peaks = figures["worker_peak_rss_mb"]
+    lines = [
+        f"sessions: {figures['sessions']}, jobs completed: {figures['jobs_completed']} of "
+        f"{figures['jobs']}",
+        f"first Start click -> last job finished: {figures['first_start_to_last_finished_s']:.1f} s"
+        f"  (Start clicks spread over {figures['start_click_spread_s']:.1f} s; the UI path took "
+        f"{figures['ui_path_s']:.1f} s from the first page load)",
+        f"queue wait per job (s): {_spread(figures['queue_wait_s'])}",
+        f"run time per job (s, slot taken -> worker exit): {_spread(figures['run_time_s'])}",
+        f"jobs holding a training slot at once (max): {figures['max_jobs_holding_a_slot']}",
+        f"Streamlit server peak RSS (VmHWM): {figures['server_peak_rss_mb']:.0f} MB",
+        f"worker peak RSS (MB): {_spread(worker_peaks)}"
+        f"; a worker waiting in the queue: at most {figures['waiting_worker_peak_rss_mb']:.0f} MB"
+        f"; all workers together: at most {figures['workers_peak_total_rss_mb']:.0f} MB",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=NUM_SESSIONS)
+    parser.add_argument("--timeout", type=float, default=400.0, help="seconds to wait for jobs")
+    parser.add_argument("--home", type=Path, help="data directory (default: a fresh temp dir)")
+    args = parser.parse_args(argv)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="layerlab-load-") as scratch:
+        home = args.home or Path(scratch) / "home"
+        figures = run_scenario(
+            home, args.sessions, args.timeout, ARTIFACTS / "bench-train-attendee-01.png"
+        )
+    print(report(figures))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "bench.json").write_text(json.dumps(figures, indent=2))
+    print(f"details: {ARTIFACTS / 'bench.json'}")
+    return 0 if figures["jobs_completed"] == figures["jobs"] == args.sessions else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

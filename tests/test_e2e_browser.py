@@ -1,0 +1,136 @@
+"""The whole workshop path in a real browser, offline: Debian's Chromium driven by Playwright
+against ``streamlit run app.py``. Saves a screenshot of every page under artifacts/e2e/."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from browser_support import (
+    artifact_dir,
+    chromium,
+    require_browser,
+    streamlit_server,
+    wait_for_app,
+)
+from PIL import Image
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
+
+
+def open_step(page, label: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
+    wait_for_app(page)
+
+
+def shot(page, folder, name: str) -> None:
+    """Screenshot the whole page at a laptop's width (Streamlit scrolls inside its main block,
+    so the window is made as tall as the content for the picture)."""
+    wait_for_app(page)
+    height = page.evaluate(
+        "() => document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight || 900"
+    )
+    page.set_viewport_size({"width": 1366, "height": min(max(900, height), 6000)})
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(folder / f"{name}.png"))
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox."""
+    page.get_by_role("combobox", name=label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app(page)
+
+
+def test_workshop_path(tmp_path, monkeypatch):
+    require_browser()
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("LAYERLAB_HOME", str(home))
+    folder = artifact_dir("e2e")
+    with streamlit_server(home) as (url, _server), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        wait_for_app(page)
+        name = page.get_by_label("Your name", exact=True).and_(page.get_by_role("textbox"))
+        name.fill("Ada")
+        name.press("Enter")
+        page.get_by_test_id("stSidebar").get_by_text("Ada").wait_for()
+        shot(page, folder, "1-start")
+
+        open_step(page, "1 · Data")
+        choose(page, "Dataset", "MNIST sample")
+        page.get_by_role("button", name="Use this dataset").click()
+        page.get_by_test_id("stSidebar").get_by_text("mnist-sample").wait_for()
+        shot(page, folder, "2-data")
+
+        open_step(page, "2 · Explore")
+        page.get_by_test_id("stImage").first.wait_for()
+        shot(page, folder, "3-explore")
+
+        open_step(page, "3 · Model")
+        page.get_by_text("431,080").first.wait_for()  # LeNet on 28x28x1: its parameter count
+        shot(page, folder, "4-model")
+
+        open_step(page, "4 · Train")
+        epochs = page.get_by_role("slider", name="Epochs")
+        epochs.focus()
+        epochs.press("Home")  # one epoch
+        wait_for_app(page)
+        page.get_by_role("button", name="Start training").click()
+        run_id = re.search(r"run=([\w-]+)", _wait_url(page)).group(1)
+        # the live curve appears while the job is still running
+        page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=120_000)
+        live_status = page.get_by_text(re.compile(r"\b(running|completed)\b")).first.inner_text()
+        shot(page, folder, "5-train-live")
+        page.get_by_text("completed").first.wait_for(timeout=240_000)
+        shot(page, folder, "5-train-done")
+        assert "running" in live_status or "completed" in live_status
+
+        # a reload reattaches through the URL
+        page.goto(f"{url}/train?run={run_id}")
+        wait_for_app(page)
+        page.get_by_text(f"Run {run_id}").wait_for()
+
+        open_step(page, "5 · Evaluate")
+        page.get_by_text("Confusion matrix", exact=False).first.wait_for()
+        page.get_by_test_id("stVegaLiteChart").first.wait_for()
+        page.get_by_text(re.compile("Mistakes|misclassified", re.I)).first.wait_for()
+        shot(page, folder, "6-evaluate")
+
+        from dlcore.builtin import load_dataset
+
+        dataset = load_dataset("mnist-sample")
+        five = int(np.flatnonzero(dataset.y_test == 5)[0])
+        digit = tmp_path / "five.png"
+        Image.fromarray(dataset.x_test[five][..., 0]).save(digit)
+        photo = tmp_path / "five-on-paper.jpg"
+        digit_photo_of(dataset.x_test[five][..., 0]).save(photo, quality=90)
+        open_step(page, "6 · Classify")
+        page.locator("input[type=file]").first.set_input_files([str(digit), str(photo)])
+        page.get_by_text("As the network sees it").nth(1).wait_for(timeout=120_000)
+        page.get_by_test_id("stVegaLiteChart").nth(1).wait_for()  # the top-k probabilities
+        verdicts = page.get_by_text(re.compile(r"^\d · \d+%")).all_inner_texts()
+        shot(page, folder, "7-classify")
+        assert [v[:3] for v in verdicts] == ["5 ·", "5 ·"], verdicts
+
+        open_step(page, "7 · Experiments")
+        page.get_by_test_id("stDataFrame").first.wait_for()
+        shot(page, folder, "8-experiments")
+
+
+def digit_photo_of(digit: np.ndarray) -> Image.Image:
+    """A phone-photo look: the digit dark on light, noisy paper, larger and off-centre."""
+    rng = np.random.default_rng(5)
+    paper = rng.normal(205, 12, size=(300, 400)).clip(0, 255)
+    ink = np.asarray(Image.fromarray(digit).resize((150, 150), Image.BILINEAR), dtype=float)
+    paper[60:210, 90:240] -= ink * 0.7
+    return Image.fromarray(paper.clip(0, 255).astype(np.uint8)).convert("RGB")
+
+
+def _wait_url(page) -> str:
+    page.wait_for_url(re.compile(r"run="), timeout=30_000)
+    return page.url
