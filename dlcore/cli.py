@@ -124,7 +124,7 @@ def cmd_train(args) -> int:
 
         experiment = replace(experiment, owner=args.owner)
     started = time.monotonic()
-    run_id = jobs.submit(experiment)
+    run_id = jobs.submit(experiment, instructor=True)
     print(f"run {run_id} submitted", file=sys.stderr)
     shown = {"epoch": 0}
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -48,10 +49,12 @@ def _new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
 
 
-def check_submission(experiment: Experiment, limits: Limits) -> None:
+def check_submission(experiment: Experiment, limits: Limits, instructor: bool = False) -> None:
     """Refuse, before anything starts, a job the server cannot or should not run."""
+    from dlcore.builtin import check_access
     from dlcore.model import check_model_size, layer_table
 
+    check_access(experiment.data.dataset, experiment.owner, instructor)
     if experiment.training.epochs > limits.max_epochs:
         raise LayerLabError(
             f"{experiment.training.epochs} epochs is over this server's limit of "
@@ -64,7 +67,12 @@ def check_submission(experiment: Experiment, limits: Limits) -> None:
         )
     info = dataset_shape(experiment.data.dataset)
     rows = layer_table(experiment.model, info["image_shape"], info["num_classes"])
-    check_model_size(rows, limits, batch_size=experiment.training.batch_size)
+    check_model_size(
+        rows,
+        limits,
+        batch_size=experiment.training.batch_size,
+        max_memory_mb=limits.max_training_memory_mb,
+    )
     active = [read_status(run_id) for run_id in list_run_ids()]
     active = [s for s in active if s.get("status") in ACTIVE]
     if len(active) >= limits.max_jobs_total:
@@ -101,10 +109,12 @@ def dataset_shape(name: str) -> dict:
     return {"image_shape": tuple(entry["image_shape"]), "num_classes": int(num_classes)}
 
 
-def submit(experiment: Experiment, limits: Limits | None = None) -> str:
-    """Create the run directory and start its worker process; return the run id at once."""
+def submit(experiment: Experiment, limits: Limits | None = None, instructor: bool = False) -> str:
+    """Create the run directory and start its worker process; return the run id at once.
+
+    ``instructor`` may train on any attendee's imported dataset (the CLI is the instructor's)."""
     limits = limits or load_limits()
-    check_submission(experiment, limits)
+    check_submission(experiment, limits, instructor)
     run_id = create_run(experiment)
     start_worker(run_id)
     return run_id
@@ -144,6 +154,13 @@ def start_worker(run_id: str) -> None:
             env={
                 **os.environ,
                 "LAYERLAB_HOME": str(data_home()),
+                # the worker imports dlcore from this checkout even where it is not pip-installed
+                "PYTHONPATH": os.pathsep.join(
+                    filter(
+                        None,
+                        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")],
+                    )
+                ),
                 "KERAS_HOME": str(cache_dir() / "keras"),  # Keras reads it once, at import
                 "TF_CPP_MIN_LOG_LEVEL": "2",
                 # JAX reserves most GPU memory at import unless told not to: jobs share the GPU

@@ -27,6 +27,7 @@ class Limits:
     max_epochs: int = 100
     max_batch_size: int = 1024
     max_model_params: int = 20_000_000  # refuse a network that would not fit, before training
+    max_training_memory_mb: int = 8_192  # estimated weights + activations of one training job
     max_jobs_per_owner: int = 2  # queued or running, per attendee
     max_jobs_total: int = 50  # queued or running, whole server
     max_concurrent_jobs: int = 0  # 0: one per GPU, one on a CPU-only machine

@@ -42,14 +42,22 @@ GRID_SIDE = 112  # small images (8x8 digits, 28x28 MNIST) are scaled up to about
 
 
 def attendee() -> str:
-    """The attendee's name ("" if not set yet); recorded as the owner of their runs."""
-    return str(st.session_state.get(ATTENDEE, ""))
+    """The attendee's name ("" if not set yet); recorded as the owner of their runs. The URL
+    (``?who=``) keeps it too, so reloading the page in class does not forget who you are."""
+    name = st.session_state.get(ATTENDEE) or ""
+    if not name and st.query_params.get("who"):
+        name = set_attendee(st.query_params["who"])
+    return str(name)
 
 
 def set_attendee(name: str) -> str:
-    """Store a stripped name of at most 64 characters and return it."""
+    """Store a stripped name of at most 64 characters (session and URL) and return it."""
     clean = " ".join(str(name).split())[:MAX_NAME]
     st.session_state[ATTENDEE] = clean
+    if clean:
+        st.query_params["who"] = clean
+    else:
+        st.query_params.pop("who", None)
     return clean
 
 
@@ -233,6 +241,9 @@ def render_sidebar() -> None:
     run_id = current_run()
     if run_id and st.query_params.get("run") != run_id:
         st.query_params["run"] = run_id  # keep the URL reattachable across page switches
+    who = attendee()
+    if who and st.query_params.get("who") != who:
+        st.query_params["who"] = who
     with st.sidebar:
         st.markdown(f"**Attendee:** {attendee() or '_not set_'}")
         st.markdown(f"**Dataset:** {current_dataset() or '_none yet_'}")

@@ -59,7 +59,7 @@ def _delete(run_id: str, status: dict) -> None:
     mine = bool(common.attendee()) and status.get("owner") == common.attendee()
     mine = mine or common.is_instructor()
     if not mine or status.get("status") in ACTIVE:
-        st.caption("Only its owner can delete a run, once it has finished.")
+        st.caption("Only its owner (or the instructor) can delete a run, once it has finished.")
         return
     sure = st.checkbox(f"Yes, delete run {run_id} and its model for good")
     if st.button("Delete run", icon=":material/delete:", disabled=not sure):

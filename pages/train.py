@@ -238,7 +238,7 @@ if st.button(
     "Start training", type="primary", icon=":material/play_arrow:", disabled=not common.attendee()
 ):
     try:
-        common.set_run(jobs.submit(experiment))
+        common.set_run(jobs.submit(experiment, instructor=common.is_instructor()))
     except LayerLabError as error:
         common.show_error(error)
 

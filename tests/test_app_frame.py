@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from dlcore.storage import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["start", "data", "explore", "model", "train", "evaluate", "classify", "experiments"]
@@ -83,3 +87,14 @@ def test_enlarge_scales_small_images_with_crisp_pixels():
     assert big.shape == (64, 64)
     assert (big[:8, :8] == image[0, 0, 0]).all()
     assert enlarge(np.zeros((200, 100, 3), np.uint8)).shape == (200, 100, 3)
+
+
+def test_the_server_sweeps_scratch_a_crashed_server_left_behind():
+    stale = scratch_dir() / "import-left-by-a-crash"
+    stale.mkdir()
+    (stale / "photo.png").write_bytes(b"png")
+    then = time.time() - 7 * 3600
+    os.utime(stale, (then, then))
+    at = _app().run()
+    assert not at.exception
+    assert not stale.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,17 @@ def test_tensorflow_resource_exhausted_and_chained_errors():
             raise RuntimeError("training failed") from inner
     except RuntimeError as outer:
         assert backend.describe_error(outer) == backend.OOM_MESSAGE
+
+
+def test_a_full_disk_is_not_taken_for_out_of_memory():
+    tf = pytest.importorskip("tensorflow")
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert backend.describe_error(full).startswith("The disk is full while training")
+    quota = OSError(errno.EDQUOT, "Disk quota exceeded")
+    assert "delete runs or datasets" in backend.describe_error(quota, doing="saving the model")
+    # TensorFlow reports ENOSPC as RESOURCE_EXHAUSTED, the same class as out of memory.
+    written = tf.errors.ResourceExhaustedError(None, None, "best.keras; No space left on device")
+    assert backend.describe_error(written).startswith("The disk is full")
 
 
 @pytest.mark.parametrize("error", [ValueError("bad label"), KeyError("x"), RuntimeError("nan")])

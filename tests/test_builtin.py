@@ -13,7 +13,14 @@ import pytest
 from PIL import Image
 
 from dlcore import builtin
-from dlcore.builtin import BUILTINS, DatasetUnavailable, list_datasets, load_dataset
+from dlcore.builtin import (
+    BUILTINS,
+    DatasetUnavailable,
+    PrivateDataset,
+    check_access,
+    list_datasets,
+    load_dataset,
+)
 from dlcore.dataset import Dataset, DatasetNotFound, save_dataset
 
 ENTRY_KEYS = {"title", "description", "classes", "num_classes", "image_shape", "offline"}
@@ -82,6 +89,20 @@ def test_list_datasets_shows_status_and_owner():
     assert "ann-set" in rows and "bob-set" not in rows
     assert rows["ann-set"]["builtin"] is False and rows["ann-set"]["image_shape"] == (4, 4, 1)
     assert {"ann-set", "bob-set"} <= {row["name"] for row in list_datasets()}
+
+
+def test_check_access_keeps_an_import_to_its_owner_and_the_instructor():
+    x, y = np.zeros((4, 4, 4, 1), np.uint8), np.array([0, 1, 0, 1])
+    save_dataset(Dataset("ann-set", ["a", "b"], x, y, x, y, manifest={"owner": "ann"}))
+    save_dataset(Dataset("shared-set", ["a", "b"], x, y, x, y, manifest={"owner": ""}))
+    for viewer in ("bob", ""):
+        with pytest.raises(PrivateDataset, match="belongs to ann") as refused:
+            check_access("ann-set", viewer)
+        assert refused.value.owner == "ann"
+    check_access("ann-set", "ann")
+    check_access("ann-set", "bob", instructor=True)
+    for open_to_all in ("shared-set", "digits", "no-such-set", "../etc"):
+        check_access(open_to_all, "bob")
 
 
 def test_unknown_name_lists_the_choices():

@@ -91,9 +91,10 @@ def test_workshop_path(tmp_path, monkeypatch):
         assert "running" in live_status or "completed" in live_status
 
         # a reload reattaches through the URL
-        page.goto(f"{url}/train?run={run_id}")
+        page.reload()
         wait_for_app(page)
         page.get_by_text(f"Run {run_id}").wait_for()
+        page.get_by_test_id("stSidebar").get_by_text("Ada").wait_for()  # still who you are
 
         open_step(page, "5 · Evaluate")
         page.get_by_text("Confusion matrix", exact=False).first.wait_for()

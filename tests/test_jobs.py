@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -10,10 +11,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dlcore import LayerLabError, jobs
+from dlcore.builtin import PrivateDataset
 from dlcore.evaluate import evaluate_run
+from dlcore.importer import import_npz
 from dlcore.limits import Limits
 from dlcore.runs import run_path
 from dlcore.spec import ConvBlock, DataSpec, DenseLayer, Experiment, ModelSpec, TrainSpec
@@ -152,3 +156,15 @@ def test_job_outlives_the_web_server_that_started_it():
     final = jobs.wait(run_id, timeout=120)
     assert final["status"] == "completed", final
     assert final["pid"] != process.pid
+
+
+def test_an_attendee_cannot_train_on_another_attendees_dataset():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(40, 8, 8), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, x_train=x, y_train=np.repeat(np.arange(2), 20))
+    import_npz(buffer.getvalue(), "adas-photos", owner="ada")
+    spec = Experiment(data=DataSpec(dataset="adas-photos"), owner="bob")
+    with pytest.raises(PrivateDataset, match="belongs to ada"):
+        jobs.submit(spec)
+    assert jobs.list_runs() == []

@@ -86,7 +86,8 @@ def test_another_attendee_s_imported_dataset_cannot_be_explored():
     for viewer, code in (("ann", ""), ("bob", "let-me-in")):  # its owner, and the instructor
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
         at.secrets["instructor_code"] = "let-me-in"
-        for key, value in {"attendee": viewer, "dataset": "ann-set", "instructor_key": code}.items():
+        session = {"attendee": viewer, "dataset": "ann-set", "instructor_key": code}
+        for key, value in session.items():
             at.session_state[key] = value
         at.switch_page("pages/explore.py").run()
         assert not at.exception and not at.error
