@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, charts, inference, jobs, summary
+from dlcore import LayerLabError, charts, inference
 from dlcore.images import PrepSettings, open_image
 from pages import common
 
@@ -17,24 +17,6 @@ the class with the highest probability. A network is always forced to pick one o
 was trained on: shown a cat, a digit network still answers a digit, perhaps with a low
 probability. Below 60% we flag the answer as *not sure*.
 """
-
-
-def _choose_run() -> str:
-    runs = summary.usable_runs(jobs.list_runs())
-    if not runs:
-        st.info("No finished run yet: train a model first.")
-        st.page_link("pages/train.py", label="Go to 4 · Train", icon=":material/model_training:")
-        st.stop()
-    labels = {run["run_id"]: summary.run_label(run) for run in runs}
-    ids, current = list(labels), common.current_run()
-    return st.selectbox(
-        "Trained network (run)",
-        ids,
-        index=ids.index(current) if current in ids else 0,
-        format_func=labels.get,
-        key="classify_run",
-        on_change=lambda: common.set_run(st.session_state["classify_run"]),
-    )
 
 
 def _image_inputs() -> list[tuple[str, bytes]]:
@@ -81,7 +63,7 @@ def _show(name: str, data: bytes, prediction: inference.Prediction) -> None:
 
 
 st.title("6 · Classify")
-run_id = _choose_run()
+run_id = common.choose_finished_run("Trained network (run)", "classify_run")["run_id"]
 try:
     info = inference.run_preparation(run_id)
     settings = PrepSettings.from_dict(info["settings"])

@@ -158,6 +158,29 @@ def require_run() -> str:
     return run_id
 
 
+def choose_finished_run(label: str, key: str) -> dict:
+    """A select box of the runs that have a saved model, the current run chosen first; the
+    chosen run becomes the current one. Without any, say what to do first and stop."""
+    from dlcore import jobs, summary
+
+    runs = summary.usable_runs(jobs.list_runs())
+    if not runs:
+        st.info("No finished run yet: train a model first.")
+        st.page_link("pages/train.py", label="Go to 4 · Train", icon=":material/model_training:")
+        st.stop()
+    labels = {run["run_id"]: summary.run_label(run) for run in runs}
+    ids, current = list(labels), current_run()
+    chosen = st.selectbox(
+        label,
+        ids,
+        index=ids.index(current) if current in ids else 0,
+        format_func=labels.get,
+        key=key,
+        on_change=lambda: set_run(st.session_state[key]),
+    )
+    return runs[ids.index(chosen)]
+
+
 def show_error(error: BaseException | str) -> None:
     """A person-readable error box (no traceback)."""
     st.error(str(error), icon=":material/error:")

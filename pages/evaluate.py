@@ -19,26 +19,6 @@ PRECISION = """
 """
 
 
-def _choose_run() -> dict:
-    runs = summary.usable_runs(jobs.list_runs())
-    if not runs:
-        st.info("No finished run yet: train a model first.")
-        st.page_link("pages/train.py", label="Go to 4 · Train", icon=":material/model_training:")
-        st.stop()
-    labels = {run["run_id"]: summary.run_label(run) for run in runs}
-    ids, current = list(labels), common.current_run()
-    index = ids.index(current) if current in ids else 0
-    chosen = st.selectbox(
-        "Run",
-        ids,
-        index=index,
-        format_func=labels.get,
-        key="evaluate_run",
-        on_change=lambda: common.set_run(st.session_state["evaluate_run"]),
-    )
-    return runs[ids.index(chosen)]
-
-
 def _split_images(dataset_name: str, split: str):
     """The split's images, or None (with a note) when the dataset is private to another
     attendee or no longer available."""
@@ -70,7 +50,7 @@ def _selected_cell(event) -> tuple[str, str] | None:
 
 
 st.title("5 · Evaluate")
-run = _choose_run()
+run = common.choose_finished_run("Run", "evaluate_run")
 run_id = run["run_id"]
 try:
     with st.spinner("Evaluating the saved model on the validation and test images..."):
