@@ -29,7 +29,7 @@ from dlcore.dataset import (
 )
 from dlcore.images import PrepSettings
 from dlcore.limits import load_limits
-from dlcore.storage import NAME_PATTERN, cache_dir, check_name, datasets_dir
+from dlcore.storage import NAME_PATTERN, cache_dir, check_name, datasets_dir, file_lock
 
 DIGITS = [str(i) for i in range(10)]
 SHAPES = ["circle", "square", "triangle", "cross", "star"]
@@ -164,8 +164,14 @@ def fetch_dataset(name: str) -> Dataset:
     """Build or download a built-in and save it prepared (`dlcore fetch NAME`)."""
     if name not in BUILTINS:
         raise DatasetNotFound(f"{name!r} is not a built-in; choose one of {', '.join(BUILTINS)}.")
-    if read_manifest(name) is not None:
-        return load_prepared(name)
+    # many attendees pick the same set at once: one builds it, the others wait and load it
+    with file_lock(f"build-{name}"):
+        if read_manifest(name) is None:
+            _build(name)
+    return load_prepared(name)
+
+
+def _build(name: str) -> None:
     entry = BUILTINS[name]
     builders = {"digits": _digits, "mnist-sample": _mnist_sample, "shapes": _shapes}
     dataset = builders[name]() if name in builders else _download(name)
@@ -176,12 +182,7 @@ def fetch_dataset(name: str) -> Dataset:
         description=entry["description"],
         source=entry["source"],
     )
-    try:
-        save_dataset(dataset)
-    except OSError:  # two attendees built it at once: the other one's copy is as good
-        if read_manifest(name) is None:
-            raise
-    return load_prepared(name)
+    save_dataset(dataset)
 
 
 DIGIT_SETS = ("digits", "mnist-sample", "mnist")  # handwritten digits: digit-photo mode fits

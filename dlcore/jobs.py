@@ -20,8 +20,8 @@ from dlcore import LayerLabError
 from dlcore.limits import Limits, load_limits
 from dlcore.runs import (
     ACTIVE,
-    list_run_ids,
     queued_runs,
+    read_all_statuses,
     read_metrics_records,
     read_spec,
     read_status,
@@ -73,7 +73,7 @@ def check_submission(experiment: Experiment, limits: Limits, instructor: bool = 
         batch_size=experiment.training.batch_size,
         max_memory_mb=limits.max_training_memory_mb,
     )
-    active = [read_status(run_id) for run_id in list_run_ids()]
+    active = read_all_statuses()
     active = [s for s in active if s.get("status") in ACTIVE]
     if len(active) >= limits.max_jobs_total:
         raise LayerLabError(
@@ -186,7 +186,7 @@ def status(run_id: str) -> dict:
 
 def list_runs(owner: str | None = None) -> list[dict]:
     """Status of every run (newest first), optionally only one owner's."""
-    statuses = [read_status(run_id) for run_id in reversed(list_run_ids())]
+    statuses = reversed(read_all_statuses())
     return [s for s in statuses if owner is None or s.get("owner") == owner]
 
 

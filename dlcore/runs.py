@@ -121,14 +121,24 @@ def list_run_ids() -> list[str]:
     return sorted(p.parent.name for p in runs_dir().glob("*/spec.json"))
 
 
+def read_all_statuses() -> list[dict]:
+    """The status of every run, oldest first; a run deleted meanwhile is left out."""
+    statuses = []
+    for run_id in list_run_ids():
+        try:
+            statuses.append(read_status(run_id))
+        except RunNotFound:  # deleted between the listing and the read
+            continue
+    return statuses
+
+
 def queued_runs() -> list[str]:
     """Queued run ids in submission order (by creation time, not by id: two runs created in
     the same second have ids that sort at random)."""
     queued = []
-    for run_id in list_run_ids():
-        status = read_status(run_id)
+    for status in read_all_statuses():
         if status.get("status") == "queued":
-            queued.append((status.get("created_ts", 0.0), run_id))
+            queued.append((status.get("created_ts", 0.0), status["run_id"]))
     return [run_id for _, run_id in sorted(queued)]
 
 

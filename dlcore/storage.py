@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
@@ -145,12 +146,29 @@ def staged_dir(final: Path) -> Iterator[Path]:
     try:
         with disk_full_as_error(doing):
             yield tmp
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            with file_lock(f"swap-{final.parent.name}-{final.name}"):
+                # an existing version steps aside first: a directory cannot replace a full one
+                old = final.parent / f".{final.name}.{uuid.uuid4().hex[:8]}.old"
+                if final.exists():
+                    os.replace(final, old)
+                os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def file_lock(name: str) -> Iterator[None]:
+    """Hold the exclusive lock ``name`` across processes (an flock on ``locks/<name>.lock``);
+    the kernel releases it if the holder dies. Locks of different names never wait for each
+    other."""
+    with open(subdir("locks") / f"{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -186,3 +186,24 @@ def test_cats_vs_dogs_uses_its_train_and_validation_folders(monkeypatch, tmp_pat
     assert data.classes == ["cats", "dogs"] and data.image_shape == (64, 64, 3)
     assert len(data.x_train) == 6 and len(data.x_val) == 4 and data.x_test is None
     assert data.manifest["builtin"] is True
+
+
+def test_many_sessions_building_the_same_builtin_at_once_all_get_it():
+    import threading
+
+    from dlcore.builtin import load_dataset as load
+
+    results, errors = [], []
+
+    def pick() -> None:
+        try:
+            results.append(load("digits").num_classes)
+        except Exception as error:  # noqa: BLE001 - the test reports any failure below
+            errors.append(error)
+
+    threads = [threading.Thread(target=pick) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and results == [10] * 8

@@ -168,3 +168,12 @@ def test_an_attendee_cannot_train_on_another_attendees_dataset():
     with pytest.raises(PrivateDataset, match="belongs to ada"):
         jobs.submit(spec)
     assert jobs.list_runs() == []
+
+
+def test_listing_survives_a_run_deleted_while_it_reads(monkeypatch):
+    from dlcore import runs
+
+    kept, gone = (jobs.create_run(tiny(owner=name)) for name in ("a", "b"))
+    real = runs.list_run_ids
+    monkeypatch.setattr(runs, "list_run_ids", lambda: real() + ["20990101-000000-vanished"])
+    assert {s["run_id"] for s in jobs.list_runs()} == {kept, gone}
