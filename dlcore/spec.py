@@ -260,7 +260,7 @@ def preset_model(name: str) -> ModelSpec:
 
 PRESET_TRAINING = {
     "mlp": {"optimizer": "rmsprop", "learning_rate": 0.001, "batch_size": 128, "epochs": 4},
-    "lenet": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 64, "epochs": 5},
+    "lenet": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 5},
     "cnn3": {"optimizer": "rmsprop", "learning_rate": 0.001, "batch_size": 32, "epochs": 10},
     "vgg-bn": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 64, "epochs": 50},
     "custom": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 64, "epochs": 5},
