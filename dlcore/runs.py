@@ -117,8 +117,10 @@ def read_status(run_id: str) -> dict:
 
 
 def list_run_ids() -> list[str]:
-    """Every run id, oldest first (ids start with a timestamp)."""
-    return sorted(p.parent.name for p in runs_dir().glob("*/spec.json"))
+    """Every run id, oldest first (ids start with a timestamp). Runs still being written live in
+    hidden ``.<id>.partial`` folders and are not listed."""
+    paths = runs_dir().glob("*/spec.json")
+    return sorted(p.parent.name for p in paths if not p.parent.name.startswith("."))
 
 
 def read_all_statuses() -> list[dict]:

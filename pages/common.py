@@ -259,8 +259,23 @@ def _run_line(run_id: str) -> str:
     return f"`{run_id}` · {state}"
 
 
+def reattach_run() -> None:
+    """After a reload only the URL remembers the run: take its dataset and settings back."""
+    run_id = current_run()
+    if run_id and not current_dataset():
+        from dlcore.runs import read_spec
+
+        try:
+            spec = read_spec(run_id)
+        except LayerLabError:
+            return
+        set_dataset(spec.data.dataset)
+        set_experiment(spec)
+
+
 def render_sidebar() -> None:
     """Who, which data, which model and which run: the state every page shares."""
+    reattach_run()
     run_id = current_run()
     if run_id and st.query_params.get("run") != run_id:
         st.query_params["run"] = run_id  # keep the URL reattachable across page switches

@@ -15,6 +15,7 @@ from dlcore.spec import (
     PADDINGS,
     POOLINGS,
     PRESET_DESCRIPTIONS,
+    PRESET_TRAINING,
     PRESETS,
     ConvBlock,
     DenseLayer,
@@ -79,9 +80,19 @@ def _ensure(prefix: str, default) -> None:
         st.session_state.setdefault(f"{K}{prefix}_{field}", value)
 
 
+TRAIN_WIDGETS = ("train_optimizer", "train_rate", "train_batch", "train_epochs")
+
+
 def _preset_chosen() -> None:
-    if st.session_state[K + "preset"] != "custom":
-        _model_to_state(preset_model(st.session_state[K + "preset"]))
+    """A lesson's network comes with the lesson's training settings (MLP: RMSprop, 4 epochs)."""
+    name = st.session_state[K + "preset"]
+    if name != "custom":
+        _model_to_state(preset_model(name))
+        experiment = current_experiment()
+        training = dataclasses.replace(experiment.training, **PRESET_TRAINING[name])
+        set_experiment(dataclasses.replace(experiment, training=training))
+        for key in TRAIN_WIDGETS:  # the Train page then starts from the new settings
+            st.session_state.pop(key, None)
 
 
 def _edited() -> None:

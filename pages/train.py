@@ -4,7 +4,7 @@ import dataclasses
 
 import streamlit as st
 
-from dlcore import LayerLabError, charts, jobs, runs, summary
+from dlcore import LayerLabError, charts, jobs, summary
 from dlcore.limits import load_limits
 from dlcore.runs import ACTIVE
 from dlcore.spec import FLIPS, OPTIMIZERS, AugmentSpec, TrainSpec
@@ -178,6 +178,10 @@ def _curves(metrics) -> None:
     batches = summary.batch_history(metrics)
     if len(batches):
         st.altair_chart(charts.batch_loss_chart(batches))
+        st.caption(
+            "The loss every few batches, averaged since the start of its epoch: it steps down "
+            "where a new epoch begins."
+        )
 
 
 def _watch(run_id: str, was_active: bool) -> None:
@@ -200,20 +204,8 @@ def _watch(run_id: str, was_active: bool) -> None:
     _curves(metrics)
 
 
-def _reattach() -> None:
-    """After a reload only the URL remembers the run: take its dataset and settings back."""
-    run_id = common.current_run()
-    if run_id and not common.current_dataset():
-        try:
-            spec = runs.read_spec(run_id)
-        except LayerLabError:
-            return
-        common.set_dataset(spec.data.dataset)
-        common.set_experiment(spec)
-
-
 st.title("4 · Train")
-_reattach()
+common.reattach_run()  # after a reload only the URL knows the run
 dataset = common.require_dataset()
 experiment = common.current_experiment()
 st.caption(

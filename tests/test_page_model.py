@@ -97,3 +97,15 @@ def test_weight_sharing_and_lecture_numbers_are_shown():
     lecture = at.dataframe[-1].value
     assert list(lecture["Parameters"][:3]) == [0, 0, 260]
     assert 203_840 in set(lecture["Connections"]) and 392_200 in set(lecture["Parameters"])
+
+
+def test_choosing_a_lesson_network_brings_its_training_settings():
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.session_state["dataset"] = "digits"
+    at.switch_page("pages/model.py")
+    at.run()
+    preset = next(box for box in at.selectbox if box.label == "Start from a lesson's network")
+    preset.set_value("mlp").run()
+    assert not at.exception
+    training = at.session_state["experiment"].training
+    assert (training.optimizer, training.epochs, training.batch_size) == ("rmsprop", 4, 128)

@@ -66,7 +66,7 @@ def test_a_reload_reattaches_to_the_run_in_the_url(tmp_path_factory, monkeypatch
     at.switch_page("pages/train.py")
     at.run()
     assert not at.exception
-    assert at.session_state["dataset"] == "digits"  # the run's settings come back with it
+    assert "Dataset **digits**" in texts(at)  # the run's settings come back with it
     assert f"Run {run_id}" in [s.value for s in at.subheader]
     assert "**completed**" in texts(at)
 
