@@ -6,20 +6,8 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
-from pages_support import OWNER, open_page, shared_tiny_run, texts
+from pages_support import OWNER, open_page, texts
 from PIL import Image
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return shared_tiny_run(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture
-def run_id(tiny, monkeypatch):
-    monkeypatch.setenv("LAYERLAB_HOME", str(tiny[0]))
-    return tiny[1]
 
 
 def png(side: int = 64, mode: str = "RGB") -> bytes:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import pytest
-from pages_support import OWNER, copy_of_tiny_run, open_page, shared_tiny_run, texts
+from pages_support import OWNER, copy_of_tiny_run, open_page, texts
 
 from dlcore import jobs
 from dlcore.builtin import load_dataset
@@ -14,17 +13,6 @@ from dlcore.dataset import save_dataset
 from dlcore.evaluate import misclassified
 from dlcore.runs import write_status
 from dlcore.storage import atomic_write_json, read_json
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return shared_tiny_run(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture
-def run_id(tiny, monkeypatch):
-    monkeypatch.setenv("LAYERLAB_HOME", str(tiny[0]))
-    return tiny[1]
 
 
 def _confusion_chart(at, run_id):

@@ -5,21 +5,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from pages_support import OWNER, copy_of_tiny_run, open_page, shared_tiny_run
+from pages_support import OWNER, copy_of_tiny_run, open_page
 
 from dlcore import jobs
 from dlcore.runs import run_path
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return shared_tiny_run(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture
-def run_id(tiny, monkeypatch):
-    monkeypatch.setenv("LAYERLAB_HOME", str(tiny[0]))
-    return tiny[1]
 
 
 def test_opens_cold_and_asks_for_a_run():
