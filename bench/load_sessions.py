@@ -219,25 +219,24 @@ def _lock_holders() -> set[int]:
     return holders
 
 
-def _rss_mb(pid: int) -> float | None:
+def _status_mb(pid: int, field: str) -> float | None:
+    """A memory figure of /proc/<pid>/status (``VmRSS`` now, ``VmHWM`` peak), in MB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except (FileNotFoundError, ProcessLookupError):
         return None
     return None
+
+
+def _rss_mb(pid: int) -> float | None:
+    return _status_mb(pid, "VmRSS")
 
 
 def peak_rss_mb(pid: int) -> float | None:
     """A live process's peak resident memory (VmHWM), in MB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return None
+    return _status_mb(pid, "VmHWM")
 
 
 class JobMonitor(threading.Thread):

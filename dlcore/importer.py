@@ -194,39 +194,17 @@ def _save(dataset: Dataset, owner: str) -> Dataset:
 
 
 def import_folder(
-    path: str | Path,
-    name: str,
-    settings: PrepSettings,
-    *,
-    val_path: str | Path | None = None,
-    val_percent: float = 20.0,
-    test_percent: float = 0.0,
-    min_per_class: int = 2,
-    max_per_class: int = 0,
-    owner: str = "",
-    seed: int = 0,
-    progress: Progress | None = None,
+    path: str | Path, name: str, settings: PrepSettings, *, owner: str = "", **options: Any
 ) -> Dataset:
     """Import one sub-folder of images per class (searched recursively), or ``train/`` with
     ``val/`` or ``validation/`` and/or ``test/`` folders of them, and save it as ``name``.
 
-    Missing splits are carved from train, stratified by ``seed``; ``max_per_class`` caps each
-    class (0: no cap); ``progress(done, total, message)`` is called as images are decoded.
+    ``options`` are those of ``dataset_from_folder``: ``val_path``, ``val_percent``,
+    ``test_percent``, ``min_per_class``, ``max_per_class`` (0: no cap), ``seed`` (missing splits
+    are carved from train, stratified) and ``progress(done, total, message)``.
     """
     _check_target(name, owner)
-    dataset = dataset_from_folder(
-        path,
-        name,
-        settings,
-        val_path=val_path,
-        val_percent=val_percent,
-        test_percent=test_percent,
-        min_per_class=min_per_class,
-        max_per_class=max_per_class,
-        seed=seed,
-        progress=progress,
-    )
-    return _save(dataset, owner)
+    return _save(dataset_from_folder(path, name, settings, **options), owner)
 
 
 def dataset_from_zip(
