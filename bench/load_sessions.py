@@ -200,7 +200,9 @@ def wait_for_runs(count: int, timeout: float, poll: float = 0.5) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
         runs = jobs.list_runs()
-        done = [r for r in runs if r.get("status") not in ACTIVE and "peak_memory_mb" in r]
+        done = [
+            r for r in runs if r["status"] not in ACTIVE and r.get("peak_memory_mb") is not None
+        ]
         if len(runs) >= count and len(done) == len(runs):
             return runs
         if time.monotonic() > deadline:
@@ -347,7 +349,7 @@ def run_scenario(home: Path, count: int, timeout: float, screenshot: Path | None
         if taken is not None:
             waits.append(taken - row["created_ts"])
             run_times.append(row["finished_ts"] - taken)
-    worker_peaks = [row["peak_memory_mb"] for row in rows if "peak_memory_mb" in row]
+    worker_peaks = [row["peak_memory_mb"] for row in rows if row.get("peak_memory_mb") is not None]
     return {
         "sessions": count,
         "jobs_completed": sum(row.get("status") == "completed" for row in rows),
@@ -368,7 +370,7 @@ def run_scenario(home: Path, count: int, timeout: float, screenshot: Path | None
                 key: row.get(key)
                 for key in (
                     "run_id",
-                    "owner",
+                    "owner_label",
                     "status",
                     "created_ts",
                     "started",

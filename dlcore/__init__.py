@@ -10,3 +10,9 @@ __version__ = "0.1.0"
 class LayerLabError(ValueError):
     """An error a person can fix: the message says what was passed, what is expected and what
     to do. Pages show it with ``st.error``; the CLI prints it on one line and exits with 2."""
+
+
+# Before any module of the package can import Keras: its caches go under the data directory.
+from dlcore.backend import keep_caches_in_data_dir  # noqa: E402
+
+keep_caches_in_data_dir()

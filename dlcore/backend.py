@@ -7,9 +7,10 @@ TensorFlow is imported only when it is the Keras backend.
 
 from __future__ import annotations
 
+import os
 import sys
 
-from dlcore.storage import DISK_FULL_ERRNOS, disk_full_message
+from dlcore.storage import DISK_FULL_ERRNOS, data_home_path, disk_full_message
 
 OOM_MESSAGE = (
     "Out of memory while training: use a smaller batch size or a smaller network (fewer "
@@ -17,6 +18,16 @@ OOM_MESSAGE = (
 )
 _OOM_TEXT = ("RESOURCE_EXHAUSTED", "OUT_OF_MEMORY", "OOM WHEN ALLOCATING", "OUT OF MEMORY")
 _DISK_FULL_TEXT = ("NO SPACE LEFT ON DEVICE", "DISK QUOTA EXCEEDED")
+
+
+def keep_caches_in_data_dir() -> None:
+    """Point Keras's and matplotlib's config and cache folders into the data directory, so
+    that nothing is written to ``$HOME`` (``~/.keras/keras.json``, a font cache). Keras reads
+    ``KERAS_HOME`` once, when it is imported: ``import dlcore`` calls this first. Settings an
+    operator made in the environment win."""
+    cache = data_home_path() / "cache"
+    os.environ.setdefault("KERAS_HOME", str(cache / "keras"))
+    os.environ.setdefault("MPLCONFIGDIR", str(cache / "matplotlib"))
 
 
 def backend_name() -> str:

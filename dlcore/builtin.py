@@ -21,6 +21,7 @@ from dlcore import LayerLabError
 from dlcore.dataset import (
     Dataset,
     DatasetNotFound,
+    delete_prepared,
     list_prepared,
     load_prepared,
     read_manifest,
@@ -30,6 +31,7 @@ from dlcore.dataset import (
 from dlcore.images import PrepSettings
 from dlcore.limits import load_limits
 from dlcore.storage import NAME_PATTERN, cache_dir, check_name, datasets_dir, file_lock
+from dlcore.text import plain
 
 DIGITS = [str(i) for i in range(10)]
 SHAPES = ["circle", "square", "triangle", "cross", "star"]
@@ -113,11 +115,13 @@ def list_datasets(owner: str | None = None) -> list[dict]:
 
 
 class PrivateDataset(LayerLabError):
-    """An attendee asked for another attendee's imported dataset."""
+    """An attendee asked for another attendee's imported dataset. ``owner_label`` is the name
+    the owner typed (a display label); the owner's id is never put in the message."""
 
-    def __init__(self, message: str, owner: str) -> None:
+    def __init__(self, message: str, owner: str, owner_label: str = "") -> None:
         super().__init__(message)
         self.owner = owner
+        self.owner_label = owner_label
 
 
 def check_access(name: str, owner: str, instructor: bool = False) -> None:
@@ -128,11 +132,66 @@ def check_access(name: str, owner: str, instructor: bool = False) -> None:
     holder = str((manifest or {}).get("owner", ""))
     if instructor or not holder or holder == owner:
         return
+    label = plain(str((manifest or {}).get("owner_label", ""))) or "another attendee"
     raise PrivateDataset(
-        f"The dataset {name!r} belongs to {holder}: the images people upload stay private. "
+        f"The dataset {name!r} belongs to {label}: the images people upload stay private. "
         "Choose a built-in dataset or import your own on the Data page.",
         owner=holder,
+        owner_label=label,
     )
+
+
+def runs_using(name: str) -> list[str]:
+    """Ids of the runs whose experiment trained (or will train) on the dataset ``name``."""
+    from dlcore import runs  # the runs layer sits above the data layer: imported when asked
+
+    used = []
+    for run_id in runs.list_run_ids():
+        try:
+            if runs.read_spec(run_id).data.dataset == name:
+                used.append(run_id)
+        except (LayerLabError, ValueError, TypeError, KeyError, AttributeError, OSError):
+            continue  # a damaged or vanished run: its own page says so
+    return used
+
+
+def _active(run_id: str) -> bool:
+    from dlcore import runs
+
+    try:
+        status = runs.read_status(run_id)
+    except (LayerLabError, ValueError, TypeError, OSError):
+        return False
+    state = status.get("status") if isinstance(status, dict) else getattr(status, "status", "")
+    return state in ("queued", "running")
+
+
+def delete_dataset(name: str, owner: str = "", instructor: bool = False) -> None:
+    """Delete an imported dataset: its owner may (``owner`` is the attendee id), and the
+    instructor (the CLI) may delete any. Refused while a queued or running job uses it;
+    finished runs keep their classes and model, so they still evaluate and classify."""
+    from dlcore.importer import one_writer
+
+    check_name(name, "dataset name")
+    manifest = read_manifest(name)
+    if manifest is None:
+        raise DatasetNotFound(f"No dataset named {name!r}; `dlcore datasets` lists them.")
+    if not instructor:
+        if name in BUILTINS or manifest.get("builtin"):
+            raise LayerLabError(f"{name!r} is a built-in dataset; only the instructor removes it.")
+        if not owner or manifest.get("owner", "") != owner:
+            raise LayerLabError(
+                f"The dataset {name!r} is not yours to delete; only the attendee who imported it "
+                "(or the instructor) can delete it."
+            )
+    with one_writer(name):
+        busy = [run_id for run_id in runs_using(name) if _active(run_id)]
+        if busy:
+            raise LayerLabError(
+                f"Job(s) {', '.join(busy[:3])} are queued or training on {name!r}; cancel them "
+                "or wait for them to finish, then delete the dataset."
+            )
+        delete_prepared(name)
 
 
 def _row(name: str, info: dict, status: str, builtin: bool) -> dict:
@@ -146,6 +205,7 @@ def _row(name: str, info: dict, status: str, builtin: bool) -> dict:
         "builtin": builtin,
         "status": status,
         "owner": info.get("owner", ""),
+        "owner_label": plain(str(info.get("owner_label", ""))),
     }
 
 

@@ -1,13 +1,16 @@
 """Altair charts for the pages, built from tidy long-form DataFrames with explicit field types.
 
 Pages only place these charts (``st.altair_chart``); tests read them through ``to_dict()``.
-Each function documents the columns it needs.
+Each function documents the columns it needs. Names people chose (class folders, run ids) are
+drawn as plain text (``dlcore.text.plain``): no bidi control can reverse an axis label.
 """
 
 from __future__ import annotations
 
 import altair as alt
 import pandas as pd
+
+from dlcore.text import plain
 
 SPLIT_ORDER = ("train", "validation", "test")
 _PANEL = {"width": 320, "height": 240}
@@ -83,7 +86,8 @@ def confusion_heatmap(
     selection named "cell" on fields true and predicted, which
     ``st.altair_chart(on_select="rerun")`` reports.
     """
-    order = class_order or _ordered(pd.concat([cm_df["true"], cm_df["predicted"]]), ())
+    cm_df = _plain_columns(cm_df, "true", "predicted")
+    order = _plain_list(class_order) or _ordered(pd.concat([cm_df["true"], cm_df["predicted"]]), ())
     base = alt.Chart(cm_df).encode(
         x=alt.X("predicted:N", title="Predicted class", sort=order),
         y=alt.Y("true:N", title="True class", sort=order),
@@ -116,6 +120,7 @@ def confusion_heatmap(
 
 def class_counts_chart(counts_df: pd.DataFrame, class_order: list[str] | None = None) -> alt.Chart:
     """Images per class, one bar per split side by side. ``counts_df``: class, count, split."""
+    counts_df, class_order = _plain_columns(counts_df, "class"), _plain_list(class_order)
     splits = _ordered(counts_df["split"], SPLIT_ORDER)
     return (
         alt.Chart(counts_df)
@@ -159,6 +164,7 @@ def topk_chart(df: pd.DataFrame) -> alt.LayerChart:
     """The most probable classes for one image as bars with percent labels, highest first.
 
     ``df``: label (class name), probability (0-1)."""
+    df = _plain_columns(df, "label")
     base = alt.Chart(df).encode(
         y=alt.Y("label:N", title=None, sort="-x"),
         x=alt.X(
@@ -179,6 +185,7 @@ def runs_overlay(df: pd.DataFrame) -> alt.FacetChart:
 
     ``df``: run, epoch, metric (e.g. "val_accuracy"), value; an optional split column draws
     train and validation with different dashes."""
+    df = _plain_columns(df, "run")
     encoding = {
         "x": alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
         "y": alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
@@ -189,6 +196,20 @@ def runs_overlay(df: pd.DataFrame) -> alt.FacetChart:
         encoding["strokeDash"] = alt.StrokeDash("split:N", title="Split")
     chart = alt.Chart(df).mark_line(point=True).encode(**encoding).properties(**_PANEL)
     return chart.facet(column=alt.Column("metric:N", title=None)).resolve_scale(y="independent")
+
+
+def _plain_columns(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """A copy of ``df`` whose text ``columns`` (names people chose) are plain text."""
+    present = [c for c in columns if c in df.columns and not pd.api.types.is_numeric_dtype(df[c])]
+    return df.assign(**{c: df[c].map(_plain_str) for c in present}) if present else df
+
+
+def _plain_list(names: list | None) -> list | None:
+    return [_plain_str(name) for name in names] if names else names
+
+
+def _plain_str(value):
+    return plain(value) if isinstance(value, str) else value
 
 
 def _ordered(values: pd.Series, preferred: tuple[str, ...]) -> list:

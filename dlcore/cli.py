@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import NoReturn
 
 from dlcore import LayerLabError
+from dlcore.attendees import clean_label, is_attendee_id
+from dlcore.text import plain
 
 RESIZE_MODES = ("squash", "crop", "fill", "half_crop")
 
@@ -27,14 +30,22 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _print_table(rows: list[dict], columns: list[str]) -> None:
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    """Aligned columns; names people chose are printed as plain text (no bidi controls,
+    escape sequences or line breaks that would garble the terminal)."""
+    cells = [{c: "" if row.get(c) is None else plain(row[c]) for c in columns} for row in rows]
+    widths = {c: max(len(c), *(len(r[c]) for r in cells)) for c in columns}
     print("  ".join(c.upper().ljust(widths[c]) for c in columns))
-    for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+    for row in cells:
+        print("  ".join(row[c].ljust(widths[c]) for c in columns))
 
 
 def cmd_datasets(args) -> int:
-    from dlcore.builtin import list_datasets
+    from dlcore.builtin import delete_dataset, list_datasets
+
+    if args.delete:
+        delete_dataset(args.delete, instructor=True)  # the CLI is the instructor's
+        print(f"{args.delete}: deleted")
+        return 0
 
     rows = list_datasets()
     for row in rows:
@@ -62,6 +73,16 @@ def _progress(done: int, total: int, message: str) -> None:
     print(f"\r{done}/{total} {message[:60]:<60}", end=end, file=sys.stderr, flush=True)
 
 
+def _owner(text: str) -> str:
+    """An attendee id for ``--owner`` ("" = shared by everyone); a typed name is no identity."""
+    if text and not is_attendee_id(text):
+        raise LayerLabError(
+            f"--owner {text!r} is not an attendee id: give the id (a- and 20 hex digits) that "
+            "`dlcore jobs` lists in its owner column, and the name with --label."
+        )
+    return text
+
+
 def cmd_import(args) -> int:
     from dlcore import importer
     from dlcore.images import PrepSettings
@@ -70,7 +91,7 @@ def cmd_import(args) -> int:
     if not source.exists():
         raise LayerLabError(f"{source} does not exist; give a folder, a .zip or an .npz file.")
     common = {"val_percent": args.val_percent, "test_percent": args.test_percent}
-    common["owner"] = args.owner
+    common["owner"], common["owner_label"] = _owner(args.owner), clean_label(args.label)
     if source.suffix.lower() == ".npz":
         settings = None
         if args.size or args.grayscale:
@@ -92,11 +113,12 @@ def cmd_import(args) -> int:
         else:
             dataset = importer.import_zip(source, args.name, settings, progress=_progress, **common)
     manifest = dataset.manifest
-    print(f"{dataset.name}: {manifest.get('num_images')} images, classes {dataset.classes}")
+    classes = ", ".join(plain(name) for name in dataset.classes)
+    print(f"{dataset.name}: {manifest.get('num_images')} images, classes: {classes}")
     for split, counts in manifest.get("counts", {}).items():
         print(f"  {split}: {sum(counts.values())}")
     for skipped in manifest.get("skipped", []):
-        print(f"  skipped {skipped['file']}: {skipped['reason']}")
+        print(f"  skipped {plain(skipped['file'])}: {plain(skipped['reason'])}")
     return 0
 
 
@@ -122,9 +144,9 @@ def cmd_train(args) -> int:
     if args.owner:
         from dataclasses import replace
 
-        experiment = replace(experiment, owner=args.owner)
+        experiment = replace(experiment, owner=_owner(args.owner))
     started = time.monotonic()
-    run_id = jobs.submit(experiment, instructor=True)
+    run_id = jobs.submit(experiment, instructor=True, owner_label=clean_label(args.label))
     print(f"run {run_id} submitted", file=sys.stderr)
     shown = {"epoch": 0}
 
@@ -181,7 +203,8 @@ def cmd_jobs(args) -> int:
     elif not rows:
         print("no runs yet: start one with `dlcore train`")
     else:
-        _print_table(rows, ["run_id", "status", "owner", "dataset", "model", "val_accuracy"])
+        columns = ["run_id", "status", "owner_label", "owner", "dataset", "model", "val_accuracy"]
+        _print_table(rows, columns)
     return 0
 
 
@@ -257,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("datasets", help="list datasets, their size and availability")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--delete", metavar="NAME", help="delete an imported dataset (refused while "
+                   "a queued or running job uses it)")  # fmt: skip
     p.set_defaults(func=cmd_datasets)
     p = sub.add_parser("fetch", help="download built-in datasets before a class")
     p.add_argument("names", nargs="+")
@@ -272,7 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-percent", type=float, default=0.0)
     p.add_argument("--min-per-class", type=int, default=2)
     p.add_argument("--max-per-class", type=int, default=0)
-    p.add_argument("--owner", default="")
+    p.add_argument(
+        "--owner",
+        default="",
+        help="attendee id (a-..., as `dlcore jobs` lists it); default: shared",
+    )
+    p.add_argument("--label", default="", help="the owner's name as pages show it")
     p.set_defaults(func=cmd_import)
     p = sub.add_parser("train", help="train a preset network and wait for it")
     p.add_argument("--dataset", default="mnist-sample")
@@ -283,7 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer")
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument("--owner", default="")
+    p.add_argument(
+        "--owner",
+        default="",
+        help="attendee id (a-..., as `dlcore jobs` lists it); default: shared",
+    )
+    p.add_argument("--label", default="", help="the owner's name as pages show it")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("jobs", help="list runs and their status")
@@ -311,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # TensorFlow's C++ log lines are noise in a terminal; commands import it only once they
+    # load or train a model, so a command that fails earlier prints its message alone.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -9,6 +9,8 @@ float32 copy is ever made.
 
 from __future__ import annotations
 
+import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -98,20 +100,33 @@ def validate_arrays(dataset: Dataset) -> None:
         raise LayerLabError("Train and validation splits must each hold at least one image.")
 
 
+def _full_manifest(name: str, classes: list, manifest: dict, shape: tuple, labels: dict) -> dict:
+    """The manifest as saved: the given fields plus classes, shape and counts per split."""
+    counts = {}
+    for split, y in labels.items():
+        tally = np.bincount(np.asarray(y), minlength=len(classes))
+        counts[split] = {c: int(n) for c, n in zip(classes, tally, strict=True)}
+    full = dict(manifest)
+    full.update(
+        name=name,
+        classes=list(classes),
+        image_shape=[int(v) for v in shape],
+        counts=counts,
+        num_images=sum(sum(c.values()) for c in counts.values()),
+    )
+    full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return full
+
+
 def save_dataset(dataset: Dataset, root: Path | None = None) -> Path:
     """Write a dataset atomically (a crash leaves the old one or nothing) and return its path."""
     check_name(dataset.name, "dataset name")
     validate_arrays(dataset)
     final = (root or datasets_dir()) / dataset.name
-    manifest = dict(dataset.manifest)
-    manifest.update(
-        name=dataset.name,
-        classes=list(dataset.classes),
-        image_shape=list(dataset.image_shape),
-        counts=dataset.counts(),
-        num_images=sum(sum(c.values()) for c in dataset.counts().values()),
+    labels = {s: dataset.split(s)[1] for s in SPLITS if dataset.split(s) is not None}
+    manifest = _full_manifest(
+        dataset.name, dataset.classes, dataset.manifest, dataset.image_shape, labels
     )
-    manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
     with staged_dir(final) as tmp:
         for split in SPLITS:
             pair = dataset.split(split)
@@ -120,6 +135,61 @@ def save_dataset(dataset: Dataset, root: Path | None = None) -> Path:
                 np.save(tmp / f"y_{split}.npy", np.asarray(pair[1], dtype=np.int32))
         atomic_write_json(tmp / "manifest.json", manifest)
     dataset.manifest = manifest
+    return final
+
+
+class RowFile:
+    """Prepared images appended one by one to a file (in a scratch folder) and copied out by
+    row into the ``.npy`` of each split: an import holds one image in memory, never the whole
+    set, and never twice (once more for its splits). Writes go through ``write``, not a memory
+    map, so the pages are the kernel's cache, not the server's memory."""
+
+    def __init__(self, path: Path, shape: tuple[int, int, int]) -> None:
+        self.shape, self.count = tuple(int(v) for v in shape), 0
+        self.row_bytes = math.prod(self.shape)
+        self._handle = open(path, "w+b")  # noqa: SIM115 - closed by close()
+
+    def append(self, image: np.ndarray) -> int:
+        """Add one (H, W, C) uint8 image; returns its row."""
+        self._handle.write(np.ascontiguousarray(image, dtype=np.uint8).reshape(-1).data)
+        self.count += 1
+        return self.count - 1
+
+    def write_npy(self, dest: Path, rows: np.ndarray) -> None:
+        """Write the images of ``rows``, in that order, as one (N, H, W, C) uint8 ``.npy``."""
+        self._handle.flush()
+        header = {"descr": "|u1", "fortran_order": False, "shape": (len(rows), *self.shape)}
+        with open(dest, "wb") as out:
+            np.lib.format.write_array_header_1_0(out, header)
+            for row in rows:
+                start = int(row) * self.row_bytes
+                out.write(os.pread(self._handle.fileno(), self.row_bytes, start))
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def save_rows(
+    name: str,
+    classes: list[str],
+    manifest: dict,
+    rows: RowFile,
+    splits: dict,
+    root: Path | None = None,
+) -> Path:
+    """Save a dataset whose images are rows of ``rows``: ``splits`` maps each split to
+    ``(row indices, labels)``. Written atomically like ``save_dataset``."""
+    check_name(name, "dataset name")
+    final = (root or datasets_dir()) / name
+    labels = {s: splits[s][1] for s in SPLITS if s in splits}
+    if len(classes) < 2 or any(len(labels.get(s, ())) == 0 for s in ("train", "val")):
+        raise LayerLabError("Train and validation splits must each hold at least one image.")
+    full = _full_manifest(name, classes, manifest, rows.shape, labels)
+    with staged_dir(final) as tmp:
+        for split, (indices, y) in splits.items():
+            rows.write_npy(tmp / f"x_{split}.npy", indices)
+            np.save(tmp / f"y_{split}.npy", np.asarray(y, dtype=np.int32))
+        atomic_write_json(tmp / "manifest.json", full)
     return final
 
 

@@ -15,10 +15,27 @@ import pandas as pd
 
 from dlcore import LayerLabError
 from dlcore.dataset import Dataset
-from dlcore.runs import model_file, read_dataset_info, read_spec, run_path, write_status
-from dlcore.storage import atomic_write_bytes, atomic_write_json, read_json
+from dlcore.runs import (
+    EVALUATION,
+    RunDamaged,
+    damaged_message,
+    read_dataset_info,
+    read_evaluation,
+    read_model,
+    read_predictions,
+    read_spec,
+    run_path,
+    write_evaluation,
+    write_status,
+)
+from dlcore.storage import disk_full_as_error
+from dlcore.text import plain
 
 EVAL_SPLITS = ("val", "test")
+# Beyond this many classes a confusion matrix is unreadable and its chart freezes the browser
+# (1,000 classes: a million cells); the matrix is stored as its non-zero cells and pages show
+# the most confused pairs and a per-class table instead.
+MAX_MATRIX_CLASSES = 30
 
 
 def _log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -35,13 +52,26 @@ def summarize(probabilities: np.ndarray, labels: np.ndarray, classes: list[str])
     report = classification_report(
         labels, predicted, labels=indices, target_names=classes, output_dict=True, zero_division=0
     )
-    return {
+    report = {name: _rounded(scores) for name, scores in report.items()}
+    matrix = confusion_matrix(labels, predicted, labels=indices)
+    summary = {
         "accuracy": float(np.mean(predicted == labels)),
         "loss": _log_loss(probabilities, labels),
         "num_images": int(len(labels)),
-        "confusion_matrix": confusion_matrix(labels, predicted, labels=indices).tolist(),
         "report": report,
     }
+    if len(classes) <= MAX_MATRIX_CLASSES:
+        summary["confusion_matrix"] = matrix.tolist()
+    else:  # at most one cell per image, however many classes: evaluation.json stays small
+        rows, columns = np.nonzero(matrix)
+        summary["confusion_cells"] = np.stack([rows, columns, matrix[rows, columns]], 1).tolist()
+    return summary
+
+
+def _rounded(scores):
+    if isinstance(scores, dict):
+        return {key: round(float(value), 4) for key, value in scores.items()}
+    return round(float(scores), 4)
 
 
 def evaluate_model(model, dataset: Dataset, path: Path, batch_size: int = 256) -> dict:
@@ -58,33 +88,63 @@ def evaluate_model(model, dataset: Dataset, path: Path, batch_size: int = 256) -
         results[split] = summarize(probabilities, np.asarray(y), dataset.classes)
         arrays[f"{split}_probabilities"] = probabilities
         arrays[f"{split}_labels"] = np.asarray(y, dtype=np.int32)
-    import io
-
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    atomic_write_bytes(path / "predictions.npz", buffer.getvalue())
-    atomic_write_json(path / "evaluation.json", results)
-    write_status(
-        path,
-        val_accuracy=results["val"]["accuracy"],
-        val_loss=results["val"]["loss"],
-        test_accuracy=results["test"]["accuracy"] if "test" in results else None,
-    )
+    with disk_full_as_error("saving the run's evaluation"):
+        write_evaluation(path, results, arrays)
+        write_status(
+            path,
+            val_accuracy=results["val"]["accuracy"],
+            val_loss=results["val"]["loss"],
+            test_accuracy=results["test"]["accuracy"] if "test" in results else None,
+        )
     return results
+
+
+def check_evaluation(run_id: str, evaluation: dict) -> dict:
+    """``evaluation`` if it has the classes and a complete validation split (and a complete
+    test split, if any); RunDamaged naming evaluation.json otherwise."""
+    classes = evaluation.get("classes")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise RunDamaged(damaged_message(run_id, EVALUATION, "no list of classes"))
+    for split in EVAL_SPLITS:
+        figures = evaluation.get(split)
+        if figures is None and split != "val":
+            continue
+        problem = _split_problem(figures, len(classes))
+        if problem:
+            raise RunDamaged(damaged_message(run_id, EVALUATION, f"its {split} split {problem}"))
+    return evaluation
+
+
+def _split_problem(figures, num_classes: int) -> str | None:
+    if not isinstance(figures, dict):
+        return "is missing"
+    for key in ("accuracy", "loss", "num_images"):
+        if not isinstance(figures.get(key), int | float) or isinstance(figures.get(key), bool):
+            return f"has no {key}"
+    matrix, cells = figures.get("confusion_matrix"), figures.get("confusion_cells")
+    if isinstance(cells, list):  # many classes: only the non-zero cells, as [true, pred, n]
+        if not all(isinstance(c, list) and len(c) == 3 for c in cells):
+            return "has damaged confusion cells"
+    elif not (isinstance(matrix, list) and len(matrix) == num_classes) or not all(
+        isinstance(row, list) and len(row) == num_classes for row in matrix
+    ):
+        return "has no confusion matrix of its classes"
+    if not isinstance(figures.get("report"), dict):
+        return "has no per-class report"
+    return None
 
 
 def evaluate_run(run_id: str) -> dict:
     """The evaluation of a run, computed now from its saved model if it has none yet (a
-    cancelled or interrupted run evaluates its last checkpoint)."""
+    cancelled or interrupted run evaluates its last checkpoint). A damaged evaluation raises
+    RunDamaged with what to do."""
     path = run_path(run_id)
-    cached = read_json(path / "evaluation.json")
-    if cached:
-        return cached
-    import keras
-
+    cached = read_evaluation(run_id)
+    if cached is not None:
+        return check_evaluation(run_id, cached)
     from dlcore.builtin import load_dataset
 
-    model = keras.saving.load_model(model_file(run_id))
+    model = read_model(run_id)  # fails before Keras is imported when there is no model
     dataset = load_dataset(read_spec(run_id).data.dataset)
     info = read_dataset_info(run_id)
     if info and info.get("classes") != dataset.classes:
@@ -97,17 +157,15 @@ def evaluate_run(run_id: str) -> dict:
 
 def load_predictions(run_id: str, split: str = "val") -> tuple[np.ndarray, np.ndarray]:
     """``(probabilities, labels)`` of a split, as saved by the evaluation."""
-    evaluate_run(run_id)
-    with np.load(run_path(run_id) / "predictions.npz") as data:
-        if f"{split}_labels" not in data:
-            raise LayerLabError(f"Run {run_id} has no {split} split; choose 'val'.")
-        return data[f"{split}_probabilities"], data[f"{split}_labels"]
+    evaluation = evaluate_run(run_id)
+    return read_predictions(run_id, split, len(evaluation["classes"]))
 
 
 def predictions_frame(run_id: str, split: str = "val") -> pd.DataFrame:
     """One row per image: index, true, predicted, confidence, correct, true_probability."""
     probabilities, labels = load_predictions(run_id, split)
-    classes = read_dataset_info(run_id).get("classes") or evaluate_run(run_id)["classes"]
+    classes = evaluate_run(run_id)["classes"]
+    classes = [plain(name) for name in classes]
     predicted = probabilities.argmax(axis=1)
     return pd.DataFrame(
         {
@@ -147,23 +205,66 @@ def extremes_per_class(run_id: str, split: str = "val") -> pd.DataFrame:
     return pd.concat(rows) if rows else frame.head(0).assign(kind=[])
 
 
+def class_names(evaluation: dict) -> list[str]:
+    """The evaluation's class names as plain text, as every frame below shows them."""
+    return [plain(name) for name in evaluation["classes"]]
+
+
+def _cells(evaluation: dict, split: str) -> np.ndarray:
+    """The confusion matrix's non-zero cells as rows of (true index, predicted index, count),
+    from either the dense matrix (up to MAX_MATRIX_CLASSES) or the stored cells."""
+    figures = evaluation[split]
+    if "confusion_cells" in figures:
+        return np.asarray(figures["confusion_cells"], dtype=np.int64).reshape(-1, 3)
+    matrix = np.asarray(figures["confusion_matrix"], dtype=np.int64)
+    rows, columns = np.nonzero(matrix)
+    return np.stack([rows, columns, matrix[rows, columns]], 1)
+
+
 def confusion_frame(evaluation: dict, split: str = "val") -> pd.DataFrame:
-    """The confusion matrix in long form (true, predicted, count) for a chart."""
-    classes = evaluation["classes"]
-    matrix = evaluation[split]["confusion_matrix"]
+    """The confusion matrix in long form (true, predicted, count), every cell, for a chart.
+    Only for up to MAX_MATRIX_CLASSES classes: see ``confused_pairs`` beyond."""
+    classes = class_names(evaluation)
+    if len(classes) > MAX_MATRIX_CLASSES:
+        raise LayerLabError(
+            f"{len(classes)} classes are too many for a confusion matrix chart (at most "
+            f"{MAX_MATRIX_CLASSES}); use confused_pairs() for the most frequent mistakes."
+        )
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for true, predicted, count in _cells(evaluation, split):
+        matrix[true, predicted] = count
     return pd.DataFrame(
         [
-            {"true": classes[i], "predicted": classes[j], "count": int(matrix[i][j])}
+            {"true": classes[i], "predicted": classes[j], "count": int(matrix[i, j])}
             for i in range(len(classes))
             for j in range(len(classes))
         ]
     )
 
 
+def confused_pairs(evaluation: dict, split: str = "val", limit: int = 50) -> pd.DataFrame:
+    """The most frequent mistakes: true, predicted, count and share (of the true class's
+    images), largest count first, at most ``limit`` rows. Scales to any number of classes."""
+    classes = class_names(evaluation)
+    cells = _cells(evaluation, split)
+    support = np.bincount(cells[:, 0], weights=cells[:, 2], minlength=len(classes))
+    wrong = cells[cells[:, 0] != cells[:, 1]]
+    wrong = wrong[np.argsort(-wrong[:, 2], kind="stable")][:limit]
+    return pd.DataFrame(
+        {
+            "true": [classes[i] for i in wrong[:, 0]],
+            "predicted": [classes[j] for j in wrong[:, 1]],
+            "count": wrong[:, 2].astype(int),
+            "share": wrong[:, 2] / np.maximum(support[wrong[:, 0]], 1),
+        }
+    )
+
+
 def report_frame(evaluation: dict, split: str = "val") -> pd.DataFrame:
-    """Per-class precision, recall, F1 and support as a table."""
+    """Per-class precision, recall (the class's accuracy), F1 and support as a table."""
     report = evaluation[split]["report"]
-    rows = {name: report[name] for name in evaluation["classes"] if name in report}
-    return pd.DataFrame.from_dict(rows, orient="index")[
-        ["precision", "recall", "f1-score", "support"]
-    ]
+    names = [name for name in evaluation["classes"] if name in report]
+    frame = pd.DataFrame.from_records([report[name] for name in names], index=names)
+    frame = frame.reindex(columns=["precision", "recall", "f1-score", "support"])
+    frame.index = [plain(name) for name in names]
+    return frame

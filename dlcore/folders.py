@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcore import LayerLabError
+from dlcore.limits import load_limits
 from dlcore.unpack import is_ignored
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
@@ -96,8 +97,18 @@ def descend_wrapper(root: Path) -> Path:
     return root
 
 
-def check_num_classes(classes: list[str], where: str, skipped: list[dict]) -> None:
-    """Refuse fewer than 2 class folders, saying what was found where."""
+def check_num_classes(
+    classes: list[str], where: str, skipped: list[dict], maximum: int | None = None
+) -> None:
+    """Refuse fewer than 2 classes, saying what was found where, and more than ``maximum``
+    (default: the server's ``max_classes_per_import``, the one cap of every import path)."""
+    maximum = load_limits().max_classes_per_import if maximum is None else maximum
+    if len(classes) > maximum:
+        raise LayerLabError(
+            f"Found {len(classes):,} classes in {where}; this server allows at most {maximum:,} "
+            "classes per import. Merge or remove class folders (or labels), or ask the "
+            "instructor to raise max_classes_per_import."
+        )
     if len(classes) >= 2:
         return
     found = f"only one class folder ({classes[0]})" if classes else "no class folder with images"

@@ -9,17 +9,20 @@ mode into "L" or "RGB"; ``resize_image`` follows DIGITS' squash / crop / fill / 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
+import math
 import re
 import struct
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, UnidentifiedImageError
 
 from dlcore import LayerLabError
 from dlcore.limits import load_limits
@@ -43,6 +46,24 @@ OTHER_FILES = (
     (b"<?xml", "an XML/SVG file, which is not supported"),
 )
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+MB = 1024 * 1024
+# Bytes Pillow holds per pixel: 1 for "1"/"L", 2 for 16-bit grey, 4 for the rest (RGB is stored
+# as 4); palettes count as RGBA because they are expanded before shrinking.
+BYTES_PER_PIXEL = {"1": 1, "L": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+LARGE_DECODE_BYTES = 32 * MB
+# A lock, not a cache: decodes above LARGE_DECODE_BYTES wait their turn, so three attendees who
+# upload huge photos at once need the memory of one.
+_LARGE_DECODES = threading.Lock()
+ORIENTATION_TAG = 0x0112
+TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 ImageSource = bytes | str | Path | Image.Image | np.ndarray
 
@@ -126,8 +147,22 @@ def _check_supported(data: bytes) -> None:
             raise ImageError(f"{what}; choose a JPEG or PNG image (or convert it to one).")
 
 
-def open_image(source: bytes | str | Path, max_pixels: int | None = None) -> Image.Image:
-    """Decode an image safely, with EXIF rotation applied and only the first frame kept."""
+def decoded_bytes(img: Image.Image) -> int:
+    """Bytes the decoded pixels of ``img`` take, known from its header before decoding."""
+    return img.width * img.height * BYTES_PER_PIXEL.get(img.mode, 4)
+
+
+def open_image(
+    source: bytes | str | Path,
+    max_pixels: int | None = None,
+    *,
+    target: tuple[int, int] | None = None,
+) -> Image.Image:
+    """Decode an image safely, with EXIF rotation applied and only the first frame kept.
+
+    With ``target`` (width, height) the image comes back shrunk towards twice that size: JPEGs
+    decode at a reduced scale and others are reduced before any colour conversion, so a huge
+    photo never exists in memory in more than one full-size copy (and only one at a time)."""
     limits = load_limits()
     data = _read_source(source, limits.max_upload_mb)
     _check_supported(data)
@@ -135,13 +170,21 @@ def open_image(source: bytes | str | Path, max_pixels: int | None = None) -> Ima
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(io.BytesIO(data), formats=READABLE_FORMATS) as img:
-                # Only the header is read so far: refuse huge images before decoding pixels.
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise ImageError(_bomb_message(f"{width}x{height} pixels", max_pixels))
+            img = Image.open(io.BytesIO(data), formats=READABLE_FORMATS)
+            # Only the header is read so far: refuse huge images before decoding pixels.
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageError(_bomb_message(f"{width}x{height} pixels", max_pixels))
+            if target is not None:
+                img.draft(None, (2 * target[0], 2 * target[1]))  # JPEG: decode at 1/2..1/8
+            _check_decoded_bytes(img, limits.max_decoded_mb_per_image)
+            big = decoded_bytes(img) > LARGE_DECODE_BYTES
+            with _LARGE_DECODES if big else contextlib.nullcontext():
                 img.load()  # the first frame of an animation
-                return _apply_exif(img)
+                orientation = _orientation(img)
+                if target is not None:
+                    img = shrink(img, *target)
+            return _upright(img, orientation)
         except ImageError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -156,12 +199,43 @@ def open_image(source: bytes | str | Path, max_pixels: int | None = None) -> Ima
             raise ImageError(f"damaged or truncated image ({error}); re-save or skip it.") from None
 
 
-def _apply_exif(img: Image.Image) -> Image.Image:
-    """A copy turned upright by its EXIF orientation (phones store photos sideways)."""
+def _check_decoded_bytes(img: Image.Image, limit_mb: float) -> None:
+    needed = decoded_bytes(img)
+    if needed > limit_mb * MB:
+        raise ImageError(
+            f"image is {img.width}x{img.height} pixels in mode {img.mode}, which takes "
+            f"{needed / MB:,.0f} MB of memory decoded, more than the limit of {limit_mb:,} MB per "
+            "image; resize it to fewer pixels (or save it as 8-bit RGB JPEG) first."
+        )
+
+
+def _orientation(img: Image.Image) -> int:
     try:
-        return ImageOps.exif_transpose(img)
-    except DECODE_ERRORS:  # broken EXIF data: the pixels are still good
-        return img.copy()
+        return int(img.getexif().get(ORIENTATION_TAG, 1))
+    except (*DECODE_ERRORS, TypeError):  # broken EXIF data: the pixels are still good
+        return 1
+
+
+def _upright(img: Image.Image, orientation: int) -> Image.Image:
+    """Turn the image upright by its EXIF orientation (phones store photos sideways)."""
+    method = TRANSPOSES.get(orientation)
+    return img if method is None else img.transpose(method)
+
+
+def shrink(img: Image.Image, width: int, height: int) -> Image.Image:
+    """Reduce an image much larger than ``width`` x ``height`` by a whole factor, keeping at
+    least twice the size (the final resize smooths the rest), before any colour conversion."""
+    factor = min(img.width // width, img.height // height) // 2
+    if factor < 2:
+        return img
+    if img.mode == "1":
+        img = img.convert("L")
+    elif img.mode in ("P", "PA") or "transparency" in img.info:
+        img = img.convert("RGBA")  # averaging palette indices would mix unrelated colours
+    if img.mode.startswith("I;16"):  # reduce() has no 16-bit mode; resize() does
+        size = (math.ceil(img.width / factor), math.ceil(img.height / factor))
+        return img.resize(size, Image.Resampling.BOX)
+    return img.reduce(factor)
 
 
 def _bomb_message(size: str, max_pixels: int) -> str:
@@ -172,10 +246,11 @@ def _bomb_message(size: str, max_pixels: int) -> str:
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
-    """Scale 16-bit, 32-bit integer and float images to 8-bit grey without clipping."""
+    """Scale 16-bit, 32-bit integer and float images to 8-bit grey without clipping (in float32:
+    images are shrunk before this, and no float64 copy is ever made)."""
     if not (img.mode.startswith("I") or img.mode == "F"):
         return img
-    values = np.asarray(img).astype(np.float64)
+    values = np.asarray(img).astype(np.float32)
     top = float(values.max()) if values.size else 0.0
     if img.mode.startswith("I;16") or 255 < top <= 65535:
         values = values / 257.0  # 16-bit range 0-65535 to 0-255
@@ -246,7 +321,7 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif array.dtype != np.uint8:
-        values = array.astype(np.float64)
+        values = array.astype(np.float32)
         if not np.isfinite(values).all():
             raise ImageError("image array contains NaN or infinite values.")
         scale = 255.0 if values.size and values.min() >= 0 and values.max() <= 1.0 else 1.0
@@ -254,18 +329,33 @@ def _from_array(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array)
 
 
-def as_image(source: ImageSource) -> Image.Image:
-    """Any accepted source (bytes, path, PIL image, array) as a PIL image."""
-    if isinstance(source, Image.Image):
-        return source
-    if isinstance(source, np.ndarray):
-        return _from_array(source)
-    return open_image(source)
+def as_image(source: ImageSource, target: tuple[int, int] | None = None) -> Image.Image:
+    """Any accepted source (bytes, path, PIL image, array) as a PIL image; with ``target``
+    (width, height) a large one is shrunk towards twice that size (see ``open_image``)."""
+    if isinstance(source, Image.Image | np.ndarray):
+        img = source if isinstance(source, Image.Image) else _from_array(source)
+        return img if target is None else shrink(img, *target)
+    return open_image(source, target=target)
+
+
+def preview_image(source: ImageSource, side: int = 320) -> Image.Image:
+    """A copy at most ``side`` pixels wide and high, for showing an upload on a page."""
+    img = as_image(source, target=(side, side))
+    if max(img.size) <= side:
+        return img
+    img = img if img.mode in ("L", "RGB", "RGBA") else to_channels(img, 3)
+    return img.resize(_fit(img.size, side), Image.Resampling.BILINEAR)
+
+
+def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
+    scale = side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def prepare_image(source: ImageSource, settings: PrepSettings) -> np.ndarray:
     """THE preparation used everywhere: decode, convert channels, resize -> (H, W, C) uint8."""
-    img = to_channels(as_image(source), settings.channels)
+    img = as_image(source, target=(settings.width, settings.height))
+    img = to_channels(img, settings.channels)
     img = resize_image(img, settings.width, settings.height, settings.resize_mode)
     array = np.asarray(img, dtype=np.uint8)
     return array.reshape(settings.height, settings.width, settings.channels)
@@ -299,7 +389,7 @@ def _ink_mask(ink: np.ndarray) -> np.ndarray:
 def digit_photo(source: ImageSource, width: int = 28, height: int = 28) -> np.ndarray:
     """A photo of a digit on paper in the MNIST look: bright ink on black, fitted in 20x20 and
     centred by centre of mass in 28x28 (then resized to ``width`` x ``height``)."""
-    img = to_channels(as_image(source), 1).copy()  # thumbnail() works in place
+    img = to_channels(as_image(source, target=(400, 400)), 1).copy()  # thumbnail() is in place
     img.thumbnail((400, 400), Image.Resampling.BILINEAR)
     grey = np.asarray(img, dtype=np.float64)
     smooth = np.asarray(img.filter(ImageFilter.GaussianBlur(radius=1)), dtype=np.float64)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcore import LayerLabError
-from dlcore.runs import model_file, read_dataset_info
+from dlcore.runs import read_dataset_info, read_model
 
 
 @dataclass
@@ -25,10 +25,9 @@ class Prediction:
 
 
 def load_run_model(run_id: str):
-    """The run's saved Keras model (final, or its best checkpoint if it did not finish)."""
-    import keras
-
-    return keras.saving.load_model(model_file(run_id), safe_mode=True)
+    """The run's saved Keras model (final, or its best checkpoint if it did not finish); a
+    damaged file raises RunDamaged, a LayerLabError that says what to do."""
+    return read_model(run_id)
 
 
 def run_preparation(run_id: str) -> dict:

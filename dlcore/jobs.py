@@ -18,27 +18,33 @@ import pandas as pd
 
 from dlcore import LayerLabError
 from dlcore.limits import Limits, load_limits
+from dlcore.records import RunStatus
 from dlcore.runs import (
     ACTIVE,
+    LOG,
     queued_runs,
     read_all_statuses,
-    read_metrics_records,
+    read_metric_rows,
     read_spec,
     read_status,
     record_worker,
     remove_run,
+    request_cancel,
     run_path,
+    write_new_run,
 )
 from dlcore.spec import Experiment
 from dlcore.storage import (
     NAME_PATTERN,
-    atomic_write_json,
     cache_dir,
     data_home,
     dir_size,
+    file_lock,
     runs_dir,
     staged_dir,
 )
+
+METRIC_COLUMNS = ["kind", "epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy"]
 
 
 class PermissionDenied(LayerLabError):
@@ -50,11 +56,28 @@ def _new_run_id() -> str:
 
 
 def check_submission(experiment: Experiment, limits: Limits, instructor: bool = False) -> None:
-    """Refuse, before anything starts, a job the server cannot or should not run."""
+    """Refuse, before anything starts, a job the server cannot or should not run. The job
+    counts are checked by ``submit``, under the lock that also creates the run."""
     from dlcore.builtin import check_access
-    from dlcore.model import check_model_size, layer_table
 
     check_access(experiment.data.dataset, experiment.owner, instructor)
+    info = dataset_shape(experiment.data.dataset)
+    check_training_limits(experiment, info["image_shape"], info["num_classes"], limits)
+    used_gb = dir_size(data_home()) / 1e9
+    if used_gb > limits.max_disk_gb:
+        raise LayerLabError(
+            f"The lab's data directory uses {used_gb:.1f} GB, over the limit of "
+            f"{limits.max_disk_gb} GB; delete old runs or datasets first."
+        )
+
+
+def check_training_limits(
+    experiment: Experiment, image_shape: tuple, num_classes: int, limits: Limits
+) -> None:
+    """Epochs, batch size, and the network's parameters and memory on images of
+    ``image_shape``: checked at submission and again by the worker on the data it loads."""
+    from dlcore.model import check_model_size, layer_table
+
     if experiment.training.epochs > limits.max_epochs:
         raise LayerLabError(
             f"{experiment.training.epochs} epochs is over this server's limit of "
@@ -65,32 +88,28 @@ def check_submission(experiment: Experiment, limits: Limits, instructor: bool = 
             f"Batch size {experiment.training.batch_size} is over the limit of "
             f"{limits.max_batch_size}; choose a smaller batch."
         )
-    info = dataset_shape(experiment.data.dataset)
-    rows = layer_table(experiment.model, info["image_shape"], info["num_classes"])
+    rows = layer_table(experiment.model, tuple(image_shape), int(num_classes))
     check_model_size(
         rows,
         limits,
         batch_size=experiment.training.batch_size,
         max_memory_mb=limits.max_training_memory_mb,
     )
-    active = read_all_statuses()
-    active = [s for s in active if s.get("status") in ACTIVE]
+
+
+def _check_job_counts(owner: str, limits: Limits) -> None:
+    """Jobs queued or running, on the server and for ``owner``: call under the submit lock."""
+    active = [s for s in read_all_statuses() if s.status in ACTIVE]
     if len(active) >= limits.max_jobs_total:
         raise LayerLabError(
             f"The server already has {len(active)} jobs queued or running (limit "
             f"{limits.max_jobs_total}); wait for some to finish."
         )
-    mine = [s for s in active if s.get("owner") == experiment.owner]
+    mine = [s for s in active if s.owner == owner]
     if len(mine) >= limits.max_jobs_per_owner:
         raise LayerLabError(
             f"You already have {len(mine)} job(s) queued or running (limit "
             f"{limits.max_jobs_per_owner} per attendee); wait for one to finish or cancel it."
-        )
-    used_gb = dir_size(data_home()) / 1e9
-    if used_gb > limits.max_disk_gb:
-        raise LayerLabError(
-            f"The lab's data directory uses {used_gb:.1f} GB, over the limit of "
-            f"{limits.max_disk_gb} GB; delete old runs or datasets first."
         )
 
 
@@ -109,42 +128,50 @@ def dataset_shape(name: str) -> dict:
     return {"image_shape": tuple(entry["image_shape"]), "num_classes": int(num_classes)}
 
 
-def submit(experiment: Experiment, limits: Limits | None = None, instructor: bool = False) -> str:
+def submit(
+    experiment: Experiment,
+    limits: Limits | None = None,
+    instructor: bool = False,
+    owner_label: str = "",
+) -> str:
     """Create the run directory and start its worker process; return the run id at once.
 
-    ``instructor`` may train on any attendee's imported dataset (the CLI is the instructor's)."""
+    ``instructor`` may train on any attendee's imported dataset (the CLI is the instructor's).
+    ``owner_label`` is the name the owner typed, shown beside the run. The job counts are
+    checked and the run created under one lock, so simultaneous clicks cannot pass the limit
+    together."""
     limits = limits or load_limits()
     check_submission(experiment, limits, instructor)
-    run_id = create_run(experiment)
+    with file_lock("submit"):
+        _check_job_counts(experiment.owner, limits)
+        run_id = create_run(experiment, owner_label)
     start_worker(run_id)
     return run_id
 
 
-def create_run(experiment: Experiment) -> str:
+def create_run(experiment: Experiment, owner_label: str = "") -> str:
     """Write a new queued run directory (atomically) and return its id."""
     run_id = _new_run_id()
     now = time.time()
+    status = RunStatus(
+        status="queued",
+        message="Waiting for a free training slot.",
+        owner=experiment.owner,
+        owner_label=str(owner_label)[:64],
+        dataset=experiment.data.dataset,
+        model=experiment.model.preset,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)),
+        created_ts=now,
+    )
     with staged_dir(runs_dir() / run_id) as tmp:
-        (tmp / "spec.json").write_text(experiment.to_json())
-        atomic_write_json(
-            tmp / "status.json",
-            {
-                "status": "queued",
-                "message": "Waiting for a free training slot.",
-                "owner": experiment.owner,
-                "dataset": experiment.data.dataset,
-                "model": experiment.model.preset,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)),
-                "created_ts": now,
-            },
-        )
+        write_new_run(tmp, experiment, status)
     return run_id
 
 
 def start_worker(run_id: str) -> None:
     """Start the worker process of a created run, in its own session."""
     path = run_path(run_id)
-    with open(path / "worker.log", "ab") as log:
+    with open(path / LOG, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "dlcore.worker", str(path)],
             stdin=subprocess.DEVNULL,
@@ -161,7 +188,9 @@ def start_worker(run_id: str) -> None:
                         [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")],
                     )
                 ),
-                "KERAS_HOME": str(cache_dir() / "keras"),  # Keras reads it once, at import
+                # Keras and matplotlib write their caches here, not in $HOME
+                "KERAS_HOME": str(cache_dir() / "keras"),
+                "MPLCONFIGDIR": str(cache_dir() / "matplotlib"),
                 "TF_CPP_MIN_LOG_LEVEL": "2",
                 # JAX reserves most GPU memory at import unless told not to: jobs share the GPU
                 "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
@@ -177,32 +206,33 @@ def queue_position(run_id: str) -> int | None:
 
 
 def status(run_id: str) -> dict:
-    """The run's status, with its place in the queue while it waits."""
-    result = read_status(run_id)
-    if result.get("status") == "queued":
+    """The run's status (``RunStatus.to_dict()``), with its place in the queue while it waits.
+    A damaged run reads as status "damaged" with a message saying what to do."""
+    result = read_status(run_id).to_dict()
+    if result["status"] == "queued":
         result["queue_position"] = queue_position(run_id)
     return result
 
 
 def list_runs(owner: str | None = None) -> list[dict]:
-    """Status of every run (newest first), optionally only one owner's."""
+    """Status of every run (newest first), optionally only one owner's; a damaged run lists
+    as "damaged" beside the others."""
     statuses = reversed(read_all_statuses())
-    return [s for s in statuses if owner is None or s.get("owner") == owner]
+    return [s.to_dict() for s in statuses if owner is None or s.owner == owner]
 
 
 def read_metrics(run_id: str) -> pd.DataFrame:
     """The run's metrics log: one row per record, ``kind`` is 'batch' or 'epoch'."""
-    records = read_metrics_records(run_id)
-    columns = ["kind", "epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy"]
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
+    rows = [row.to_dict() for row in read_metric_rows(run_id)]
+    return pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=METRIC_COLUMNS)
 
 
-def _check_owner(run_id: str, actor: str | None) -> dict:
+def _check_owner(run_id: str, actor: str | None) -> RunStatus:
     current = read_status(run_id)
-    if actor is not None and current.get("owner") != actor:
+    if actor is not None and current.owner != actor:
+        holder = current.owner_label or ("another attendee" if current.owner else "the instructor")
         raise PermissionDenied(
-            f"Run {run_id} belongs to {current.get('owner') or 'nobody'}; only its owner or the "
-            "instructor can change it."
+            f"Run {run_id} belongs to {holder}; only its owner or the instructor can change it."
         )
     return current
 
@@ -210,17 +240,16 @@ def _check_owner(run_id: str, actor: str | None) -> dict:
 def cancel(run_id: str, actor: str | None = None) -> dict:
     """Ask a queued or running job to stop; it keeps its best weights. ``actor`` None = admin."""
     current = _check_owner(run_id, actor)
-    if current.get("status") not in ACTIVE:
-        return current
-    (run_path(run_id) / "cancel").touch()
-    return read_status(run_id)
+    if current.status in ACTIVE:
+        request_cancel(run_id)
+    return status(run_id)
 
 
 def delete(run_id: str, actor: str | None = None) -> None:
-    """Remove a finished run's directory; an active one must be cancelled first."""
+    """Remove a finished (or damaged) run's directory; an active one must be cancelled first."""
     current = _check_owner(run_id, actor)
-    if current.get("status") in ACTIVE:
-        raise LayerLabError(f"Run {run_id} is {current['status']}; cancel it before deleting it.")
+    if current.status in ACTIVE:
+        raise LayerLabError(f"Run {run_id} is {current.status}; cancel it before deleting it.")
     remove_run(run_id)
 
 
@@ -231,7 +260,7 @@ def wait(run_id: str, timeout: float | None = None, poll: float = 0.5, on_update
         current = status(run_id)
         if on_update is not None:
             on_update(current)
-        if current.get("status") not in ACTIVE:
+        if current["status"] not in ACTIVE:
             return current
         if timeout is not None and time.monotonic() - start > timeout:
             return current

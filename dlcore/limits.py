@@ -8,6 +8,7 @@ Defaults suit one server with 20-40 attendees. An instructor changes them in
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -22,6 +23,11 @@ class Limits:
     max_files_per_import: int = 30_000  # entries in a ZIP or folder
     max_unpacked_mb: int = 2_000  # total bytes a ZIP may expand to
     max_image_pixels: int = 40_000_000  # width x height of one decoded image
+    max_decoded_mb_per_image: int = 192  # memory of one decoded image (width x height x bytes)
+    max_import_mb: int = 512  # prepared images x width x height x channels of one import
+    max_classes_per_import: int = 200  # class folders (or labels) of one import, every path
+    max_classify_files: int = 24  # images classified at once on the Classify page
+    max_classify_upload_mb: int = 50  # bytes of those images together
     max_images_per_dataset: int = 100_000
     max_image_side: int = 256  # prepared width and height
     max_epochs: int = 100
@@ -35,9 +41,33 @@ class Limits:
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not isinstance(value, int | float) or value < 0:
-                raise LayerLabError(f"Limit {field.name}={value!r} is invalid: use a number >= 0.")
+            problem = _problem(getattr(self, field.name), field.type)
+            if problem:
+                raise LayerLabError(_refusal(field, getattr(self, field.name), problem))
+
+
+MAX_LIMIT = 10**12  # far above any sensible limit; beyond it a value is a typo or "turned off"
+
+
+def _problem(value: object, kind: str) -> str | None:
+    """Why ``value`` cannot be a limit of type ``kind`` ("int" or "float"), None if it can."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "is not a number"
+    if not math.isfinite(value):
+        return "is not a finite number"
+    if kind == "int" and not float(value).is_integer():
+        return "is not a whole number"
+    if not 0 <= value <= MAX_LIMIT:
+        return f"is outside 0 to {MAX_LIMIT:.0e}"
+    return None
+
+
+def _refusal(field: dataclasses.Field, value: object, problem: str, where: str = "") -> str:
+    kind = "a whole number" if field.type == "int" else "a number"
+    return (
+        f"Limit {field.name} = {value!r}{where} {problem}: use {kind} from 0 to {MAX_LIMIT:.0e}, "
+        f"for example {field.name} = {field.default!r} (the default)."
+    )
 
 
 def load_limits() -> Limits:
@@ -49,22 +79,34 @@ def load_limits() -> Limits:
             values.update(tomllib.loads(path.read_text()))
         except tomllib.TOMLDecodeError as error:
             raise LayerLabError(f"{path} is not valid TOML ({error}); fix or delete it.") from None
-    known = {field.name: field.type for field in dataclasses.fields(Limits)}
+    where = {name: f" in {path}" for name in values}
+    known = {field.name: field for field in dataclasses.fields(Limits)}
     for name in known:
         env = os.environ.get(f"LAYERLAB_{name.upper()}")
         if env is not None:
-            values[name] = env
+            values[name], where[name] = env, f" in $LAYERLAB_{name.upper()}"
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise LayerLabError(f"Unknown limit(s) {unknown}; known limits: {sorted(known)}.")
     parsed = {}
     for name, raw in values.items():
-        kind = float if known[name] == "float" else int
-        try:
-            parsed[name] = kind(raw)
-        except (TypeError, ValueError):
-            raise LayerLabError(f"Limit {name}={raw!r} is not a number.") from None
+        value = _number(raw)
+        problem = _problem(value, known[name].type)
+        if problem:
+            raise LayerLabError(_refusal(known[name], raw, problem, where[name]))
+        parsed[name] = int(value) if known[name].type == "int" else float(value)
     return Limits(**parsed)
+
+
+def _number(raw: object) -> object:
+    """A number from TOML or an environment variable's text; anything else unchanged."""
+    if isinstance(raw, str):
+        for kind in (int, float):
+            try:
+                return kind(raw.strip())
+            except ValueError:
+                continue
+    return raw
 
 
 def concurrent_job_slots(limits: Limits) -> int:

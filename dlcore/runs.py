@@ -1,32 +1,65 @@
-"""Run directories: one per training job, written only by dlcore.
+"""Run directories: one per training job, written only by dlcore, read and written only here.
 
-``runs/<run_id>/`` holds ``spec.json`` (the Experiment), ``dataset.json`` (classes, image shape
-and preparation settings, so a model can classify even after its dataset is deleted),
-``status.json``, ``metrics.jsonl``, ``best.keras``, ``model.keras``, ``evaluation.json``,
-``predictions.npz`` and ``worker.log``. Status and JSON files are replaced atomically; the
-metrics log is append-only and a cut last line is ignored on read.
+``runs/<run_id>/`` holds the files named below. JSON files are replaced atomically; the metrics
+log is append-only and a cut or garbled line is skipped on read. A damaged file never raises on
+a page: the status of the run says which file is damaged and what to do (``damaged``), and the
+other runs list as usual. Reading a run never writes to it: a run whose worker died reads as
+``interrupted`` without anything being written, so reads keep working on a full disk.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from dlcore import LayerLabError
+from dlcore.records import MetricRow, RunStatus, WorkerInfo
 from dlcore.spec import Experiment
-from dlcore.storage import atomic_write_json, read_json, read_jsonl, runs_dir
+from dlcore.storage import atomic_write_bytes, atomic_write_json, runs_dir
+
+SPEC = "spec.json"  # the Experiment
+DATASET = "dataset.json"  # classes, image shape and preparation settings it trained with
+STATUS = "status.json"  # RunStatus
+METRICS = "metrics.jsonl"  # MetricRow per line
+WORKER = "worker.json"  # WorkerInfo
+LOG = "worker.log"  # the worker's stdout and stderr
+CANCEL = "cancel"  # present once someone asked the job to stop
+BEST = "best.keras"  # the best epoch so far
+MODEL = "model.keras"  # the final model
+EVALUATION = "evaluation.json"
+PREDICTIONS = "predictions.npz"
 
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "cancelled", "interrupted")
+DAMAGED = "damaged"
 # Ids look like 20250101-093000-a1b2c3; anything else (``..``, ``/``, very long) is refused early.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+STARTUP_GRACE_S = 10.0  # a new run has this long to record its worker before it reads as dead
+# What a damaged .keras file raises from Keras's loader (a bad zip, config or weights file).
+_MODEL_ERRORS = (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile)
 
 
 class RunNotFound(LayerLabError):
     """No run has that id."""
+
+
+class RunDamaged(LayerLabError):
+    """A file of the run cannot be read; the message names it and says what to do."""
+
+
+def damaged_message(run_id: str, name: str, problem: str) -> str:
+    return (
+        f"Run {run_id}: its file {name} is damaged ({problem}). Delete the run (Experiments "
+        f"page, or `dlcore delete {run_id}`) and train it again."
+    )
 
 
 def run_path(run_id: str) -> Path:
@@ -35,25 +68,90 @@ def run_path(run_id: str) -> Path:
         shown = repr(run_id) if len(str(run_id)) <= 60 else f"{str(run_id)[:40]!r}..."
         raise RunNotFound(f"{shown} is not a run id; `dlcore jobs` lists the runs.")
     path = runs_dir() / run_id
-    if not (path / "spec.json").is_file():
+    if not (path / SPEC).is_file():
         raise RunNotFound(f"No run {run_id!r}; `dlcore jobs` lists the runs.")
     return path
 
 
+def _load_json(path: Path, missing: object = None) -> object:
+    """A JSON file's value, ``missing`` if there is no file; ValueError if it does not parse."""
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return missing
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"not valid JSON: {error}") from None
+    except OSError as error:
+        raise ValueError(f"unreadable: {error.strerror or error}") from None
+
+
+def write_new_run(folder: Path, experiment: Experiment, status: RunStatus) -> None:
+    """The first files of a run, written into its (staged) ``folder``."""
+    (folder / SPEC).write_text(experiment.to_json())
+    atomic_write_json(folder / STATUS, status.to_file())
+
+
 def read_spec(run_id: str) -> Experiment:
-    return Experiment.from_dict(read_json(run_path(run_id) / "spec.json"))
+    path = run_path(run_id)  # RunNotFound is a ValueError too: outside the try
+    try:
+        payload = _load_json(path / SPEC)
+        if not isinstance(payload, dict):
+            raise ValueError("not a JSON object")
+        return Experiment.from_dict(payload)
+    except ValueError as error:  # LayerLabError is one: a spec that no longer validates
+        raise RunDamaged(damaged_message(run_id, SPEC, str(error))) from None
 
 
 def read_dataset_info(run_id: str) -> dict:
-    """Classes, image shape and preparation settings the run was trained with."""
-    return read_json(run_path(run_id) / "dataset.json", {})
+    """Classes, image shape and preparation settings the run trained with; {} before the
+    worker has loaded its dataset."""
+    path = run_path(run_id)
+    try:
+        info = _load_json(path / DATASET, {})
+        if not isinstance(info, dict):
+            raise ValueError("not a JSON object")
+        if info and not (
+            isinstance(info.get("classes"), list)
+            and all(isinstance(c, str) for c in info["classes"])
+            and isinstance(info.get("settings"), dict)
+        ):
+            raise ValueError("no list of classes or no settings")
+    except ValueError as error:
+        raise RunDamaged(damaged_message(run_id, DATASET, str(error))) from None
+    return info
 
 
-def write_status(path: Path, **changes: object) -> dict:
-    """Update fields of a run's status.json atomically and return the new status."""
-    status = read_json(path / "status.json", {}) or {}
-    status.update(changes)
-    atomic_write_json(path / "status.json", status)
+def write_dataset_info(path: Path, info: dict) -> None:
+    atomic_write_json(path / DATASET, info)
+
+
+def _read_status_file(path: Path) -> RunStatus:
+    payload = _load_json(path / STATUS)
+    if payload is None:
+        raise ValueError("missing")
+    return RunStatus.from_dict(payload)
+
+
+def _status_from_spec(run_id: str, **values: object) -> RunStatus:
+    """What the spec still tells of a run whose status.json is damaged (owner, dataset)."""
+    try:
+        spec = read_spec(run_id)
+    except LayerLabError:
+        return RunStatus(run_id=run_id, **values)
+    owner, dataset, model = spec.owner, spec.data.dataset, spec.model.preset
+    return RunStatus(owner=owner, dataset=dataset, model=model, run_id=run_id, **values)
+
+
+def write_status(path: Path, **changes: object) -> RunStatus:
+    """Update fields of a run's status.json atomically and return the new status. A damaged
+    status is rebuilt from the spec, so a worker that finds one goes on recording."""
+    try:
+        current = _read_status_file(path)
+    except ValueError:  # queued until it has logged a metric: the queue must still see it
+        began = (path / METRICS).exists() or (path / BEST).exists()
+        current = _status_from_spec(path.name, status="running" if began else "queued")
+    status = RunStatus.from_dict(current.to_file() | changes)  # refuses a misspelt field
+    atomic_write_json(path / STATUS, status.to_file())
     return status
 
 
@@ -61,7 +159,7 @@ def _process_start(pid: int) -> str | None:
     """The kernel's start time of a process (guards against a reused pid), None if gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+    except (OSError, IndexError):
         return None
     if fields[0] in ("Z", "X"):  # zombie or dead: finished but not yet reaped
         return None
@@ -69,67 +167,92 @@ def _process_start(pid: int) -> str | None:
 
 
 def record_worker(path: Path, pid: int) -> None:
-    atomic_write_json(path / "worker.json", {"pid": pid, "start": _process_start(pid)})
+    atomic_write_json(path / WORKER, WorkerInfo(pid, _process_start(pid)).to_dict())
+
+
+def read_worker(path: Path) -> WorkerInfo | None:
+    """The run's worker record, None before there is one; ValueError if it is damaged."""
+    payload = _load_json(path / WORKER)
+    return None if payload is None else WorkerInfo.from_dict(payload)
 
 
 def worker_alive(path: Path) -> bool:
     """True while the run's worker process exists (not a zombie, not a reused pid)."""
-    info = read_json(path / "worker.json")
-    if not info:
-        return False
-    pid = int(info["pid"])
     try:
-        os.waitpid(pid, os.WNOHANG)  # reap our own finished child, if it is one
+        info = read_worker(path)
+    except ValueError:
+        return False
+    if info is None:
+        return False
+    try:
+        os.waitpid(info.pid, os.WNOHANG)  # reap our own finished child, if it is one
     except ChildProcessError:
         pass
     if Path("/proc").is_dir():
-        start = _process_start(pid)
-        return start is not None and (info.get("start") in (None, start))
+        start = _process_start(info.pid)
+        return start is not None and info.start in (None, start)
     try:
-        os.kill(pid, 0)
+        os.kill(info.pid, 0)
     except OSError:
         return False
     return True
 
 
-def read_status(run_id: str) -> dict:
-    """The run's status; a queued or running run whose worker died reads as interrupted."""
+def _last_change(path: Path) -> str:
+    times = [(path / n).stat().st_mtime for n in (STATUS, METRICS, LOG) if (path / n).exists()]
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(max(times, default=time.time())))
+
+
+def read_status(run_id: str) -> RunStatus:
+    """The run's status. Never writes and never raises for a damaged file: a queued or running
+    run whose worker died reads as ``interrupted``, a damaged file as ``damaged``."""
     path = run_path(run_id)
-    status = read_json(path / "status.json", {}) or {}
-    if status.get("status") in ACTIVE and not worker_alive(path):
-        grace = (
-            time.time() - status.get("created_ts", 0) < 10 and not (path / "worker.json").exists()
+    try:
+        status = dataclasses.replace(_read_status_file(path), run_id=run_id)
+    except ValueError as error:
+        return _status_from_spec(
+            run_id, status=DAMAGED, message=damaged_message(run_id, STATUS, str(error))
         )
-        status = read_json(path / "status.json", {}) or {}  # it may have finished meanwhile
-        if status.get("status") in ACTIVE and not grace:
-            was = status["status"]
-            status = write_status(
-                path,
-                status="interrupted",
-                message=(
-                    f"The training process stopped unexpectedly while {was}. The last saved "
-                    "checkpoint (if any) can still be evaluated; start the run again to finish it."
-                ),
-                ended=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            )
-    status["run_id"] = run_id
-    return status
+    if status.status not in ACTIVE:
+        return status
+    try:
+        worker = read_worker(path)
+    except ValueError as error:
+        message = damaged_message(run_id, WORKER, str(error))
+        return dataclasses.replace(status, status=DAMAGED, message=message)
+    if worker is None and time.time() - status.created_ts < STARTUP_GRACE_S:
+        return status
+    if worker_alive(path):
+        return status
+    try:  # it may have finished between the two reads
+        status = dataclasses.replace(_read_status_file(path), run_id=run_id)
+    except ValueError:
+        pass
+    if status.status not in ACTIVE:
+        return status
+    message = (
+        f"The training process stopped unexpectedly while {status.status}. The last saved "
+        "checkpoint (if any) can still be evaluated; start the run again to finish it."
+    )
+    return dataclasses.replace(
+        status, status="interrupted", message=message, ended=status.ended or _last_change(path)
+    )
 
 
 def list_run_ids() -> list[str]:
     """Every run id, oldest first (ids start with a timestamp). Runs still being written live in
     hidden ``.<id>.partial`` folders and are not listed."""
-    paths = runs_dir().glob("*/spec.json")
+    paths = runs_dir().glob(f"*/{SPEC}")
     return sorted(p.parent.name for p in paths if not p.parent.name.startswith("."))
 
 
-def read_all_statuses() -> list[dict]:
+def read_all_statuses() -> list[RunStatus]:
     """The status of every run, oldest first; a run deleted meanwhile is left out."""
     statuses = []
     for run_id in list_run_ids():
         try:
             statuses.append(read_status(run_id))
-        except RunNotFound:  # deleted between the listing and the read
+        except RunNotFound:  # deleted between the listing and the read, or a stray folder
             continue
     return statuses
 
@@ -137,27 +260,109 @@ def read_all_statuses() -> list[dict]:
 def queued_runs() -> list[str]:
     """Queued run ids in submission order (by creation time, not by id: two runs created in
     the same second have ids that sort at random)."""
-    queued = []
-    for status in read_all_statuses():
-        if status.get("status") == "queued":
-            queued.append((status.get("created_ts", 0.0), status["run_id"]))
+    queued = [(s.created_ts, s.run_id) for s in read_all_statuses() if s.status == "queued"]
     return [run_id for _, run_id in sorted(queued)]
 
 
-def read_metrics_records(run_id: str) -> list[dict]:
-    return read_jsonl(run_path(run_id) / "metrics.jsonl")
+def append_metric(path: Path, row: MetricRow) -> None:
+    """Append one row. A crash can cut only the last line, which ``read_metric_rows`` skips."""
+    with open(path / METRICS, "a") as handle:
+        handle.write(json.dumps(row.to_dict()) + "\n")
+        handle.flush()
+
+
+def read_metric_rows(run_id: str) -> list[MetricRow]:
+    """The rows of the metrics log; a cut, garbled or non-UTF-8 line is skipped."""
+    path = run_path(run_id)
+    try:
+        lines = (path / METRICS).read_bytes().splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise RunDamaged(damaged_message(run_id, METRICS, str(error.strerror))) from None
+    rows = []
+    for line in lines:
+        try:
+            rows.append(MetricRow.from_dict(json.loads(line)))
+        except (ValueError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            continue
+    return rows
 
 
 def model_file(run_id: str) -> Path:
     """The run's final model, or its best checkpoint when training did not finish."""
     path = run_path(run_id)
-    for name in ("model.keras", "best.keras"):
+    for name in (MODEL, BEST):
         if (path / name).is_file():
             return path / name
     raise LayerLabError(
         f"Run {run_id} has no saved model yet: it saves one after its first epoch. Wait for it, "
         "or choose a finished run."
     )
+
+
+def read_model(run_id: str):
+    """The run's saved Keras model; RunDamaged if the file cannot be loaded. Only files that
+    dlcore saved in a run directory are loaded, and in Keras's safe mode."""
+    name = model_file(run_id).name  # before importing Keras: a run without a model fails fast
+    import keras
+
+    try:
+        return keras.saving.load_model(model_file(run_id), safe_mode=True)
+    except _MODEL_ERRORS as error:
+        raise RunDamaged(damaged_message(run_id, name, type(error).__name__)) from None
+
+
+def write_evaluation(path: Path, results: dict, arrays: dict[str, np.ndarray]) -> None:
+    """``predictions.npz`` first, then ``evaluation.json``: the JSON marks a complete pair."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path / PREDICTIONS, buffer.getvalue())
+    atomic_write_json(path / EVALUATION, results)
+
+
+def read_evaluation(run_id: str) -> dict | None:
+    """The run's evaluation.json, None before there is one; RunDamaged if it is not an object."""
+    path = run_path(run_id)
+    try:
+        evaluation = _load_json(path / EVALUATION)
+        if evaluation is not None and not isinstance(evaluation, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as error:
+        raise RunDamaged(damaged_message(run_id, EVALUATION, str(error))) from None
+    return evaluation
+
+
+def read_predictions(run_id: str, split: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(probabilities, labels)`` of a split; RunDamaged if the file is cut or inconsistent."""
+    path = run_path(run_id)
+    try:
+        with np.load(path / PREDICTIONS, allow_pickle=False) as data:
+            if f"{split}_labels" not in data:
+                raise LayerLabError(f"Run {run_id} has no {split} split; choose 'val'.")
+            probabilities = np.asarray(data[f"{split}_probabilities"], dtype=np.float32)
+            labels = np.asarray(data[f"{split}_labels"]).astype(np.int64)
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise RunDamaged(damaged_message(run_id, PREDICTIONS, type(error).__name__)) from None
+    except ValueError as error:
+        if isinstance(error, LayerLabError):
+            raise
+        raise RunDamaged(damaged_message(run_id, PREDICTIONS, str(error)[:80])) from None
+    fits = probabilities.ndim == 2 and probabilities.shape == (len(labels), num_classes)
+    if not fits or (len(labels) and not (0 <= labels.min() and labels.max() < num_classes)):
+        problem = f"its {split} arrays do not match the {num_classes} classes"
+        raise RunDamaged(damaged_message(run_id, PREDICTIONS, problem))
+    return probabilities, labels
+
+
+def request_cancel(run_id: str) -> None:
+    (run_path(run_id) / CANCEL).touch()
+
+
+def cancel_requested(path: Path) -> bool:
+    return (path / CANCEL).exists()
 
 
 def remove_run(run_id: str) -> None:

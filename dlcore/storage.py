@@ -28,16 +28,21 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}\Z")  # \Z: "$" would allow
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
-def data_home() -> Path:
-    """The root of all LayerLab files: ``$LAYERLAB_HOME`` or ``~/.local/share/layerlab``."""
+def data_home_path() -> Path:
+    """Where the data directory is (``$LAYERLAB_HOME`` or ``~/.local/share/layerlab``),
+    without creating it."""
     env = os.environ.get("LAYERLAB_HOME")
     if env:
-        root = Path(env).expanduser()
-    else:
-        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-        root = Path(base) / "layerlab"
+        return Path(env).expanduser().resolve()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return (Path(base) / "layerlab").resolve()
+
+
+def data_home() -> Path:
+    """The root of all LayerLab files, created on first use."""
+    root = data_home_path()
     root.mkdir(parents=True, exist_ok=True)
-    return root.resolve()
+    return root
 
 
 def subdir(name: str) -> Path:
@@ -110,25 +115,6 @@ def read_json(path: Path, default: Any = None) -> Any:
         return json.loads(Path(path).read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return default
-
-
-def append_jsonl(path: Path, record: dict) -> None:
-    """Append one JSON line. A crash can cut only the last line; ``read_jsonl`` skips it."""
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    try:
-        lines = Path(path).read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    records = []
-    for line in lines:
-        with contextlib.suppress(json.JSONDecodeError):
-            records.append(json.loads(line))
-    return records
 
 
 @contextlib.contextmanager

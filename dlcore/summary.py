@@ -9,9 +9,10 @@ from datetime import datetime
 
 import pandas as pd
 
-from dlcore import LayerLabError
-from dlcore.runs import FINISHED, model_file, read_spec
+from dlcore import LayerLabError, attendees
+from dlcore.runs import DAMAGED, FINISHED, model_file, read_spec
 from dlcore.spec import AugmentSpec, ModelSpec
+from dlcore.text import plain
 
 EPOCH_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
 _AUGMENT_SHORT = {"rotation": "rotate", "shift": "shift", "zoom": "zoom", "contrast": "contrast"}
@@ -70,15 +71,21 @@ def format_seconds(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def owner_label(status: dict) -> str:
+    """The display name of a run's owner, as plain text. The owner id is never shown; a run
+    written before ids existed has only "owner", which was then the typed name."""
+    return attendees.owner_label(status)  # an owner id alone shows as "anonymous"
+
+
 def run_label(status: dict) -> str:
-    """One readable line: run id, owner, dataset, model and validation accuracy."""
-    parts = [status.get("run_id", "?"), status.get("owner") or "anonymous"]
+    """One readable line (plain text): run id, owner, dataset, model and validation accuracy."""
+    parts = [status.get("run_id", "?"), owner_label(status) or "anonymous"]
     parts += [status.get("dataset", "?"), status.get("model", "?")]
     accuracy = status.get("val_accuracy")
     parts.append(
         f"val {accuracy:.1%}" if isinstance(accuracy, int | float) else status.get("status", "?")
     )
-    return " · ".join(str(part) for part in parts)
+    return " · ".join(plain(part) for part in parts)
 
 
 def has_model(run_id: str) -> bool:
@@ -90,16 +97,18 @@ def has_model(run_id: str) -> bool:
 
 
 def usable_runs(statuses: list[dict]) -> list[dict]:
-    """Finished runs (completed, or stopped with a checkpoint) that have a saved model."""
-    return [s for s in statuses if s.get("status") in FINISHED and has_model(s["run_id"])]
+    """Finished runs (completed, or stopped with a checkpoint) that have a saved model; a run
+    whose status file is damaged keeps its model usable."""
+    done = (*FINISHED, DAMAGED)
+    return [s for s in statuses if s.get("status") in done and has_model(s["run_id"])]
 
 
 def runs_frame(statuses: list[dict]) -> pd.DataFrame:
     """The table of trials: one row per run with its settings and results."""
     rows = []
     for status in statuses:
-        row = {"run": status["run_id"], "owner": status.get("owner", "")}
-        row["dataset"] = status.get("dataset", "")
+        row = {"run": status["run_id"], "owner": owner_label(status)}  # ids: generated, safe
+        row["dataset"] = plain(status.get("dataset", ""))
         try:
             spec = read_spec(status["run_id"])
         except LayerLabError:
@@ -115,7 +124,7 @@ def runs_frame(statuses: list[dict]) -> pd.DataFrame:
         row["time (s)"] = duration_seconds(status)
         row["val accuracy"] = status.get("val_accuracy")
         row["test accuracy"] = status.get("test_accuracy")
-        row["status"] = status.get("status", "")
+        row["status"] = plain(status.get("status", ""))
         rows.append(row)
     columns = [
         "run",

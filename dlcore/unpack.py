@@ -198,9 +198,7 @@ def write_files(files: list[tuple[str, bytes]], root: Path, limits: Limits) -> l
     return skipped
 
 
-def read_npz(source: bytes | str | Path) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` upload, never unpickling anything (``allow_pickle=False``)."""
-    limits = load_limits()
+def _check_not_npy(source: bytes | str | Path, limits: Limits) -> None:
     check_upload(source, ".npz file", limits)
     if isinstance(source, bytes):
         head = source[:6]
@@ -209,6 +207,12 @@ def read_npz(source: bytes | str | Path) -> dict[str, np.ndarray]:
             head = handle.read(6)
     if head == b"\x93NUMPY":
         raise LayerLabError("This is a single .npy array; save x_train, y_train with np.savez.")
+
+
+def read_npz(source: bytes | str | Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` upload, never unpickling anything (``allow_pickle=False``)."""
+    limits = load_limits()
+    _check_not_npy(source, limits)
     open_zip(source, limits, ".npz file").close()  # an .npz is a ZIP: same size limits
     data = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
@@ -232,3 +236,50 @@ def read_npz(source: bytes | str | Path) -> dict[str, np.ndarray]:
             "np.savez(path, x_train=..., y_train=...)."
         )
     return arrays
+
+
+def npz_shapes(source: bytes | str | Path, limits: Limits) -> dict[str, tuple[tuple, str]]:
+    """``{array name: (shape, dtype)}`` of an ``.npz``, read from the headers of its members
+    without loading any data: the count and size of an import are checked before it is read.
+    Refuses arrays that would take more than ``max_import_mb`` once loaded."""
+    _check_not_npy(source, limits)
+    archive = open_zip(source, limits, ".npz file")
+    found, total = {}, 0
+    with archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            try:
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _fortran, dtype = read(member)
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, SyntaxError):
+                continue  # read_npz reports an unreadable member clearly
+            if dtype.hasobject:
+                read_npz(source)  # refuses object arrays without unpickling them
+            found[info.filename[:-4]] = (tuple(shape), str(dtype))
+            total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if total > limits.max_import_mb * MB:
+        raise LayerLabError(
+            f"The .npz arrays take {total / MB:,.0f} MB once loaded, more than this server's "
+            f"limit of {limits.max_import_mb:,} MB per import; save the images as uint8 (0-255) "
+            "or import fewer of them."
+        )
+    if not {"x_train", "y_train"} <= set(found):
+        read_npz(source)  # says what the file holds instead, and what to save
+    if ("x_test" in found) != ("y_test" in found):
+        raise LayerLabError("Give both x_test and y_test, or neither.")
+    for key in ("x_train", "x_test"):
+        shape = found.get(key, ((1, 1, 1),))[0]
+        if len(shape) not in (3, 4) or 0 in shape or (len(shape) == 4 and shape[3] not in (1, 3)):
+            shown = (*shape, 1) if len(shape) == 3 else shape
+            raise LayerLabError(
+                f"{key} has shape {shown}; expected (N, H, W) or (N, H, W, 1|3): save one "
+                "grayscale or RGB image per row."
+            )
+    return found

@@ -21,9 +21,21 @@ import numpy as np
 
 from dlcore import LayerLabError
 from dlcore.limits import concurrent_job_slots, load_limits
-from dlcore.runs import queued_runs, read_status, write_status
+from dlcore.records import MetricRow
+from dlcore.runs import (
+    BEST,
+    MODEL,
+    append_metric,
+    cancel_requested,
+    queued_runs,
+    read_model,
+    read_spec,
+    read_status,
+    write_dataset_info,
+    write_status,
+)
 from dlcore.spec import Experiment
-from dlcore.storage import append_jsonl, atomic_write_json, read_json, subdir
+from dlcore.storage import subdir
 
 
 class Cancelled(Exception):
@@ -47,7 +59,7 @@ def acquire_slot(path: Path, poll: float = 0.3):
     slots = concurrent_job_slots(load_limits())
     locks = subdir("locks")
     while True:
-        if (path / "cancel").exists():
+        if cancel_requested(path):
             raise Cancelled
         queued = queued_runs()
         if queued and queued[0] == path.name:
@@ -77,7 +89,6 @@ def make_progress_callback(path: Path, experiment: Experiment, num_train: int):
     training = experiment.training
     steps_per_epoch = math.ceil(num_train / training.batch_size)
     total_steps = steps_per_epoch * training.epochs
-    metrics_file = path / "metrics.jsonl"
 
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -106,28 +117,30 @@ def make_progress_callback(path: Path, experiment: Experiment, num_train: int):
                     f"learning rate {lr:g} is too high for this network. Try {lr / 10:g}, or add "
                     "batch normalization."
                 )
-            if (path / "cancel").exists():
+            if cancel_requested(path):
                 raise Cancelled
             now = time.monotonic()
             if now - self.last_log >= 0.5 or batch + 1 == steps_per_epoch:
                 self.last_log = now
-                record = {"kind": "batch", "epoch": self.epoch + 1, "step": step, "loss": loss}
-                record["accuracy"] = float(logs.get("accuracy", 0.0))
-                record["progress"] = step / total_steps
-                append_jsonl(metrics_file, record | self._timing(step))
+                accuracy = float(logs.get("accuracy", 0.0))
+                progress = step / total_steps
+                row = {"epoch": self.epoch + 1, "step": step, "loss": loss, "accuracy": accuracy}
+                append_metric(
+                    path, MetricRow("batch", **row, progress=progress, **self._timing(step))
+                )
 
         def on_epoch_end(self, epoch, logs=None):
             logs = {k: float(v) for k, v in (logs or {}).items()}
             step = (epoch + 1) * steps_per_epoch
             record = {"kind": "epoch", "epoch": epoch + 1, "step": step, **logs}
             record["progress"] = (epoch + 1) / training.epochs
-            append_jsonl(metrics_file, record | self._timing(step))
+            append_metric(path, MetricRow.from_dict(record | self._timing(step)))
             score = (logs.get("val_accuracy", 0.0), -logs.get("val_loss", 0.0))
             if score > (self.best[0], -self.best[1]):
                 self.best = (score[0], -score[1])
                 tmp = path / "best.tmp.keras"
                 self.model.save(tmp)
-                os.replace(tmp, path / "best.keras")
+                os.replace(tmp, path / BEST)
                 write_status(path, best_epoch=epoch + 1)
 
     return Progress()
@@ -139,12 +152,15 @@ def train(path: Path) -> None:
     from dlcore.builtin import load_dataset
     from dlcore.evaluate import evaluate_model
     from dlcore.images import PrepSettings
+    from dlcore.jobs import check_training_limits
     from dlcore.model import build_model, compile_model
 
-    experiment = Experiment.from_dict(read_json(path / "spec.json"))
+    experiment = read_spec(path.name)
     device = backend.configure(experiment.training.seed)
     write_status(path, status="running", message="Loading the dataset.", device=device)
     dataset = load_dataset(experiment.data.dataset)
+    # Again, on the data actually loaded: it may have been re-imported while the job waited.
+    check_training_limits(experiment, dataset.image_shape, dataset.num_classes, load_limits())
     height, width, channels = dataset.image_shape
     settings = (
         dataset.manifest.get("settings")
@@ -152,8 +168,8 @@ def train(path: Path) -> None:
             color_mode="grayscale" if channels == 1 else "color", width=width, height=height
         ).to_dict()
     )
-    atomic_write_json(
-        path / "dataset.json",
+    write_dataset_info(
+        path,
         {
             "name": dataset.name,
             "classes": dataset.classes,
@@ -202,25 +218,23 @@ def train(path: Path) -> None:
         cancelled = True
     _save_final_model(path, model, keep_best=cancelled or not patience)
     if cancelled:
-        epochs = read_status(path.name).get("best_epoch")
+        epochs = read_status(path.name).best_epoch
         kept = f"the best weights (epoch {epochs}) are kept" if epochs else "no epoch finished"
         write_status(path, status="cancelled", message=f"Cancelled; {kept}.", ended=_now())
         return
     write_status(path, message="Evaluating on the validation and test images.")
-    import keras
-
-    final = keras.saving.load_model(path / "model.keras")
+    final = read_model(path.name)
     evaluate_model(final, dataset, path)
     write_status(path, status="completed", message="Finished.", ended=_now())
 
 
 def _save_final_model(path: Path, model, keep_best: bool) -> None:
     """model.keras holds the best epoch's weights (or the last ones when none was saved)."""
-    if keep_best and (path / "best.keras").exists():
-        shutil.copyfile(path / "best.keras", path / "model.tmp.keras")
+    if keep_best and (path / BEST).exists():
+        shutil.copyfile(path / BEST, path / "model.tmp.keras")
     else:
         model.save(path / "model.tmp.keras")
-    os.replace(path / "model.tmp.keras", path / "model.keras")
+    os.replace(path / "model.tmp.keras", path / MODEL)
 
 
 def remove_temporary_files(path: Path) -> None:

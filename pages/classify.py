@@ -4,11 +4,13 @@ import pandas as pd
 import streamlit as st
 
 from dlcore import LayerLabError, charts, inference
-from dlcore.images import PrepSettings, open_image
+from dlcore.images import PrepSettings, preview_image
+from dlcore.limits import load_limits
 from pages import common
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
-MAX_IMAGES = 24
+MB = 1024 * 1024
+RESULTS = "_classify_results"  # (name, small preview, prediction): the uploads themselves go
 NOT_SURE = 0.6
 SOFTMAX = """
 The last layer of the network gives one score per class. **Softmax** turns these scores into
@@ -20,20 +22,31 @@ probability. Below 60% we flag the answer as *not sure*.
 
 
 def _image_inputs() -> list[tuple[str, bytes]]:
+    """The uploaded images, within the limits said beside the uploader; the uploader gets a new
+    key once they are classified, so Streamlit drops their bytes from the server's memory."""
+    limits = load_limits()
+    most, total_mb = limits.max_classify_files, limits.max_classify_upload_mb
     files = st.file_uploader(
         "Images to classify",
         type=IMAGE_TYPES,
         accept_multiple_files=True,
-        help="PNG, JPEG, BMP, GIF or WebP photos; each one is prepared like the training images.",
+        key=f"_classify_upload_{st.session_state.get('_classify_round', 0)}",
+        max_upload_size=min(limits.max_upload_mb, total_mb),
+        help=f"PNG, JPEG, BMP, GIF or WebP photos: at most {most} images and {total_mb} MB "
+        "together; each one is prepared like the training images.",
     )
-    inputs = [(file.name, file.getvalue()) for file in files or []]
+    files = list(files or [])
+    if len(files) > most or sum(f.size for f in files) > total_mb * MB:
+        size = sum(f.size for f in files) / MB
+        st.error(f"{len(files)} images of {size:,.1f} MB: upload at most {most} images and "
+                 f"{total_mb} MB at a time.")  # fmt: skip
+        return []
+    inputs = [(file.name, file.getvalue()) for file in files]
     if st.toggle("Use the camera", help="Your browser asks for permission first."):
         photo = st.camera_input("Take a photo")
         if photo is not None:
             inputs.append(("camera photo", photo.getvalue()))
-    if len(inputs) > MAX_IMAGES:
-        st.warning(f"Only the first {MAX_IMAGES} of {len(inputs)} images are classified.")
-    return inputs[:MAX_IMAGES]
+    return inputs[: most + 1]
 
 
 def _classify_each(model, info: dict, inputs, top_k: int, digit_mode: bool) -> list:
@@ -43,17 +56,17 @@ def _classify_each(model, info: dict, inputs, top_k: int, digit_mode: bool) -> l
         try:
             prediction = inference.classify(model, info, [data], top_k, digit_mode)[0]
         except LayerLabError as error:  # ImageError: not an image, damaged, too large...
-            st.warning(f"**{name}** was not classified: {error}")
+            st.warning(f"**{common.md(name)}** was not classified: {common.md(error)}")
             continue
         results.append((name, data, prediction))
     return results
 
 
-def _show(name: str, data: bytes, prediction: inference.Prediction) -> None:
+def _show(name: str, preview, prediction: inference.Prediction) -> None:
     original, seen, chart = st.columns([1, 1, 2], vertical_alignment="center")
-    original.image(open_image(data), caption=name, width=160)
+    original.image(preview, caption=common.md(name), width=160)
     seen.image(common.enlarge(prediction.image, 160), caption="As the network sees it")
-    verdict = f"**{prediction.label}** · {prediction.probability:.0%}"
+    verdict = f"**{common.md(prediction.label)}** · {prediction.probability:.0%}"
     if prediction.probability < NOT_SURE:
         verdict += " · :orange[not sure]"
     chart.markdown(verdict)
@@ -71,9 +84,10 @@ try:
 except LayerLabError as error:
     common.stop_on_error(error)
 classes = info["classes"]
-more = " ..." if len(classes) > 20 else ""
+more = f" and {len(classes) - 20:,} more" if len(classes) > 20 else ""
+named = common.md(", ".join(map(str, classes[:20])))
 st.caption(
-    f"{len(classes)} classes: {', '.join(map(str, classes[:20]))}{more}. Images are prepared "
+    f"{len(classes)} classes: {named}{more}. Images are prepared "
     f"like its training images: {settings.color_mode}, {settings.width}x{settings.height} "
     f"pixels, resize mode {settings.resize_mode}."
 )
@@ -88,10 +102,16 @@ digit_mode = settings.channels == 1 and st.checkbox(
     "digit on black, cropped and centred).",
 )
 inputs = _image_inputs()
-if not inputs:
+if inputs:
+    with st.spinner("Classifying..."):
+        results = _classify_each(model, info, inputs, top_k, digit_mode)
+    del inputs  # only small previews are kept; the uploader forgets the files on the next run
+    st.session_state[RESULTS] = (run_id, [(n, preview_image(d, 160), p) for n, d, p in results])
+    st.session_state["_classify_round"] = st.session_state.get("_classify_round", 0) + 1
+kept_run, shown = st.session_state.get(RESULTS) or (None, [])
+shown = shown if kept_run == run_id else []
+if not shown:
     st.info("Upload one or more images, or take a photo, to see what the network thinks.")
     st.stop()
-with st.spinner("Classifying..."):
-    results = _classify_each(model, info, inputs, top_k, digit_mode)
-for name, data, prediction in results:
-    _show(name, data, prediction)
+for name, preview, prediction in shown:
+    _show(name, preview, prediction)

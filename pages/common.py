@@ -7,18 +7,32 @@ TensorFlow import happens unless a page asks for a trained model (``cached_model
 from __future__ import annotations
 
 import dataclasses
-import hmac
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from streamlit.errors import StreamlitSecretNotFoundError
 
 from dlcore import LayerLabError
 from dlcore.spec import DataSpec, Experiment, preset_experiment
 from dlcore.storage import data_home
+from dlcore.text import escape_markdown
+from pages.identity import (  # noqa: F401 (pages use these through common, too)
+    ATTENDEE,
+    INSTRUCTOR_KEY,
+    MAX_NAME,
+    attendee,
+    attendee_label,
+    enter_instructor_code,
+    instructor_code,
+    is_instructor,
+    keep_identity_in_url,
+    may_change_run,
+    may_see_run,
+    may_see_run_id,
+    set_attendee,
+    visible_runs,
+)
 
 
 def _leave_legacy_multipage_mode() -> None:
@@ -35,30 +49,16 @@ def _leave_legacy_multipage_mode() -> None:
 
 _leave_legacy_multipage_mode()
 
-ATTENDEE, DATASET, EXPERIMENT, RUN = "attendee", "dataset", "experiment", "run_id"
-INSTRUCTOR_KEY = "instructor_key"
-MAX_NAME = 64
+DATASET, EXPERIMENT, RUN = "dataset", "experiment", "run_id"
 GRID_SIDE = 112  # small images (8x8 digits, 28x28 MNIST) are scaled up to about this many pixels
 
 
-def attendee() -> str:
-    """The attendee's name ("" if not set yet); recorded as the owner of their runs. The URL
-    (``?who=``) keeps it too, so reloading the page in class does not forget who you are."""
-    name = st.session_state.get(ATTENDEE) or ""
-    if not name and st.query_params.get("who"):
-        name = set_attendee(st.query_params["who"])
-    return str(name)
-
-
-def set_attendee(name: str) -> str:
-    """Store a stripped name of at most 64 characters (session and URL) and return it."""
-    clean = " ".join(str(name).split())[:MAX_NAME]
-    st.session_state[ATTENDEE] = clean
-    if clean:
-        st.query_params["who"] = clean
-    else:
-        st.query_params.pop("who", None)
-    return clean
+def md(text: object) -> str:
+    """Any user string (a name, a class folder, a file name, a run id, an error that quotes
+    one) made safe to put into markdown: plain text with each markup character escaped, so
+    links, images, ``:red[...]``, ``:material/...:``, emoji shortcodes, ``$...$`` LaTeX and HTML
+    show as the literal text (``dlcore.text.escape_markdown``). Not for code spans."""
+    return escape_markdown(text)
 
 
 def current_dataset() -> str | None:
@@ -80,7 +80,7 @@ def current_experiment() -> Experiment:
         experiment = dataclasses.replace(
             experiment, data=dataclasses.replace(experiment.data, dataset=dataset)
         )
-    if experiment.owner != attendee():
+    if experiment.owner != attendee():  # also a spec taken from someone else's run
         experiment = dataclasses.replace(experiment, owner=attendee())
     return experiment
 
@@ -90,8 +90,14 @@ def set_experiment(experiment: Experiment) -> None:
 
 
 def current_run() -> str | None:
-    """The run being watched: from the session, else from the URL (``?run=``) after a reload."""
-    run_id = st.session_state.get(RUN) or st.query_params.get("run")
+    """The run being watched: from the session, else from the URL (``?run=``) after a reload,
+    if this attendee may see it (a run on another attendee's own dataset stays private)."""
+    run_id = st.session_state.get(RUN)
+    if not run_id:
+        run_id = st.query_params.get("run")
+        if run_id and not may_see_run_id(run_id):
+            st.query_params.pop("run")
+            return None
     if run_id:
         st.session_state[RUN] = run_id
     return run_id or None
@@ -105,24 +111,6 @@ def set_run(run_id: str | None) -> None:
     else:
         st.session_state.pop(RUN, None)
         st.query_params.pop("run", None)
-
-
-def instructor_code() -> str:
-    """The code that unlocks instructor mode: ``instructor_code`` in ``.streamlit/secrets.toml``,
-    else ``$LAYERLAB_INSTRUCTOR_CODE``; "" when none is set (instructor mode is off)."""
-    try:
-        code = st.secrets.get("instructor_code")
-    except StreamlitSecretNotFoundError:  # no secrets file, or one that does not parse
-        code = None
-    return str(code or os.environ.get("LAYERLAB_INSTRUCTOR_CODE", ""))
-
-
-def is_instructor() -> bool:
-    """True when the instructor code was entered on the Start page: the instructor may cancel
-    and delete every attendee's runs and open every dataset."""
-    expected = instructor_code()
-    given = str(st.session_state.get(INSTRUCTOR_KEY, ""))
-    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def dataset_exists(name: str) -> bool:
@@ -139,7 +127,7 @@ def require_dataset() -> str:
     name = current_dataset()
     if name and not dataset_exists(name):
         st.session_state.pop(DATASET, None)
-        st.warning(f"The dataset {name!r} is no longer on this server.")
+        st.warning(f"The dataset {md(repr(name))} is no longer on this server.")
         name = None
     if not name:
         st.info("Choose or import a dataset first.")
@@ -163,7 +151,7 @@ def choose_finished_run(label: str, key: str) -> dict:
     chosen run becomes the current one. Without any, say what to do first and stop."""
     from dlcore import jobs, summary
 
-    runs = summary.usable_runs(jobs.list_runs())
+    runs = summary.usable_runs(visible_runs(jobs.list_runs()))
     if not runs:
         st.info("No finished run yet: train a model first.")
         st.page_link("pages/train.py", label="Go to 4 · Train", icon=":material/model_training:")
@@ -182,8 +170,10 @@ def choose_finished_run(label: str, key: str) -> dict:
 
 
 def show_error(error: BaseException | str) -> None:
-    """A person-readable error box (no traceback)."""
-    st.error(str(error), icon=":material/error:")
+    """A person-readable error box (no traceback). Messages quote names and file names that
+    people chose, so every line is shown as plain text, never as markdown."""
+    lines = [md(line) for line in str(error).splitlines()]
+    st.error("\n\n".join(line for line in lines if line), icon=":material/error:")
 
 
 def stop_on_error(error: BaseException | str) -> None:
@@ -243,7 +233,7 @@ def image_grid(
         for cell, image, caption in zip(
             cells, images[start : start + columns], captions[start : start + columns], strict=False
         ):
-            cell.image(enlarge(image), caption=caption or None)
+            cell.image(enlarge(image), caption=md(caption) or None)  # captions are markdown
 
 
 def _run_line(run_id: str) -> str:
@@ -252,11 +242,11 @@ def _run_line(run_id: str) -> str:
     try:
         info = status(run_id)
     except LayerLabError:
-        return f"`{run_id}` (not found)"
-    state = info.get("status", "?")
+        return f"{md(run_id)} (not found)"  # run_id may come from ?run= in the URL
+    state = md(info.get("status", "?"))
     if state == "queued" and info.get("queue_position"):
-        state += f", #{info['queue_position']} in queue"
-    return f"`{run_id}` · {state}"
+        state += f", \\#{info['queue_position']} in queue"
+    return f"{md(run_id)} · {state}"
 
 
 def reattach_run() -> None:
@@ -279,15 +269,13 @@ def render_sidebar() -> None:
     run_id = current_run()
     if run_id and st.query_params.get("run") != run_id:
         st.query_params["run"] = run_id  # keep the URL reattachable across page switches
-    who = attendee()
-    if who and st.query_params.get("who") != who:
-        st.query_params["who"] = who
+    keep_identity_in_url()
     with st.sidebar:
-        st.markdown(f"**Attendee:** {attendee() or '_not set_'}")
-        st.markdown(f"**Dataset:** {current_dataset() or '_none yet_'}")
+        st.markdown(f"**Attendee:** {md(attendee_label()) or '_not set_'}")
+        st.markdown(f"**Dataset:** {md(current_dataset() or '') or '_none yet_'}")
         experiment = st.session_state.get(EXPERIMENT)
         preset = experiment.model.preset if isinstance(experiment, Experiment) else "lenet"
-        st.markdown(f"**Model:** {preset}")
+        st.markdown(f"**Model:** {md(preset)}")
         st.markdown(f"**Run:** {_run_line(run_id) if run_id else '_none yet_'}")
         if is_instructor():
             st.caption("Instructor mode")

@@ -9,10 +9,20 @@ import streamlit as st
 
 from dlcore import LayerLabError, builtin, importer
 from dlcore.dataset import read_manifest
-from dlcore.images import RESIZE_MODES, PrepSettings, open_image, prepare_image
+from dlcore.images import RESIZE_MODES, PrepSettings, prepare_image, preview_image
 from dlcore.limits import load_limits
 from dlcore.storage import slugify
-from pages.common import attendee, current_dataset, enlarge, is_instructor, set_dataset, show_error
+from dlcore.text import plain
+from pages.common import (
+    attendee,
+    attendee_label,
+    current_dataset,
+    enlarge,
+    is_instructor,
+    md,
+    set_dataset,
+    show_error,
+)
 
 STATUS = {"ready": "ready", "offline": "works offline", "download": "needs download"}
 RESIZE_HELP = {
@@ -28,17 +38,17 @@ SAMPLE_MAX_BYTES = 20 * 1024 * 1024
 def _builtin_controls(rows: list[dict]) -> tuple[str, bool]:
     table = pd.DataFrame(
         {
-            "Dataset": [r["title"] for r in rows],
+            "Dataset": [plain(r["title"]) for r in rows],
             "Classes": [r["num_classes"] for r in rows],
             "Image shape": [" x ".join(map(str, r["image_shape"])) for r in rows],
             "Images": [r["num_images"] for r in rows],
             "Size": [builtin.BUILTINS.get(r["name"], {}).get("approx_size", "") for r in rows],
             "Status": [STATUS[r["status"]] for r in rows],
-            "About": [r["description"] for r in rows],
+            "About": [plain(r["description"]) for r in rows],
         }
     )
     st.dataframe(table, hide_index=True)
-    titles = {r["name"]: r["title"] for r in rows}
+    titles = {r["name"]: plain(r["title"]) for r in rows}
     names = list(titles)
     index = names.index(current_dataset()) if current_dataset() in names else 0
     choice = st.selectbox("Dataset", names, index=index, format_func=titles.get, key="_data_pick")
@@ -49,7 +59,7 @@ def _use_builtin(name: str, rows: list[dict]) -> None:
     row = next(r for r in rows if r["name"] == name)
     verb = "Downloading and preparing" if row["status"] == "download" else "Preparing"
     try:
-        with st.spinner(f"{verb} {row['title']}..."):
+        with st.spinner(f"{verb} {md(row['title'])}..."):
             builtin.load_dataset(name)
     except LayerLabError as error:  # DatasetUnavailable says why and what to do instead
         show_error(error)
@@ -95,10 +105,10 @@ def _preview(sample: bytes | None, settings: PrepSettings) -> None:
     if sample is None:
         return
     try:
-        before = open_image(sample)
+        before = preview_image(sample, 440)  # never the full-size decode on the page
         after = prepare_image(sample, settings)
     except LayerLabError as error:
-        st.caption(f"Preview unavailable: {error}")
+        st.caption(f"Preview unavailable: {md(error)}")
         return
     left, right = st.columns(2)
     left.image(before, caption=f"Before: {before.width}x{before.height} {before.mode}", width=220)
@@ -110,40 +120,60 @@ def _import(source: str, payload, name: str, settings, val: float, test: float) 
     bar = st.progress(0.0, text="Starting the import...")
 
     def progress(done: int, total: int, message: str) -> None:
-        bar.progress(min(1.0, done / max(total, 1)), text=message)
+        bar.progress(min(1.0, done / max(total, 1)), text=md(message))  # quotes file names
 
-    options = dict(val_percent=val, test_percent=test, owner=attendee(), progress=progress)
+    who = dict(owner=attendee(), owner_label=attendee_label())  # the id owns it; a label shows
+    options = dict(val_percent=val, test_percent=test, progress=progress, **who)
     try:
         if source == SOURCES[0]:
             importer.import_zip(payload, name, settings, **options)
         elif source == SOURCES[1]:
             importer.import_files(payload, name, settings, **options)
         else:
-            importer.import_npz(payload, name, settings=settings, val_percent=val, owner=attendee())
+            importer.import_npz(payload, name, settings=settings, val_percent=val, **who)
     except LayerLabError as error:
         bar.empty()
         show_error(error)
         return
+    finally:  # a new uploader key: Streamlit drops the uploaded bytes from the server's memory
+        st.session_state["_data_round"] = st.session_state.get("_data_round", 0) + 1
     set_dataset(name)
     st.rerun()  # so the sidebar shows the new dataset
 
 
 IMAGE_TYPES = sorted(ext.lstrip(".") for ext in importer.IMAGE_EXTENSIONS)
+MB = 1024 * 1024
 
 
 def _upload_controls(source: str) -> tuple[object, str, bytes | None]:
     """The uploaded content (bytes, or (relative path, bytes) pairs), a default name, a sample."""
+    limits = load_limits()
+    key = f"_data_upload_{st.session_state.get('_data_round', 0)}"
+    said = (
+        f"At most {limits.max_upload_mb:,} MB per file, {limits.max_files_per_import:,} files "
+        f"and {limits.max_unpacked_mb:,} MB in all, {limits.max_classes_per_import:,} classes."
+    )
     if source == SOURCES[1]:
         label = "A folder holding one folder of images per class"
-        uploads = st.file_uploader(label, accept_multiple_files="directory", type=IMAGE_TYPES)
-        files = [(f.name, f.getvalue()) for f in uploads]
+        uploads = st.file_uploader(
+            label, type=IMAGE_TYPES, accept_multiple_files="directory", key=key, help=said,
+            max_upload_size=limits.max_upload_mb,
+        )  # fmt: skip
+        total = sum(f.size for f in uploads or [])
+        if len(uploads or []) > limits.max_files_per_import or total > limits.max_unpacked_mb * MB:
+            st.error(f"This folder has {len(uploads):,} files of {total / MB:,.0f} MB. {said}")
+            return None, "", None
+        files = [(f.name, f.getvalue()) for f in uploads or []]
         if not files:
             return None, "", None
         return files, PurePosixPath(files[0][0]).parts[0], files[0][1]
     if source == SOURCES[0]:
-        upload = st.file_uploader("ZIP with one folder of images per class", type="zip")
+        upload = st.file_uploader("ZIP with one folder of images per class", type="zip", key=key,
+                                  help=said, max_upload_size=limits.max_upload_mb)  # fmt: skip
     else:
-        upload = st.file_uploader("A .npz with x_train, y_train (and x_test, y_test)", type="npz")
+        label = "A .npz with x_train, y_train (and x_test, y_test)"
+        upload = st.file_uploader(label, type="npz", key=key, help=said,
+                                  max_upload_size=limits.max_upload_mb)  # fmt: skip
     if upload is None:
         return None, "", None
     data = upload.getvalue()
@@ -167,6 +197,10 @@ def _own_data() -> None:
         _import(source, payload, name, settings, val, test)
 
 
+def _plain_cell(value):
+    return plain(value) if isinstance(value, str) else value
+
+
 def _report(name: str) -> None:
     try:  # the class names and skipped file names of another attendee's upload stay private
         builtin.check_access(name, attendee(), instructor=is_instructor())
@@ -174,20 +208,38 @@ def _report(name: str) -> None:
         show_error(error)
         return
     manifest = read_manifest(name) or {}
-    counts = pd.DataFrame(manifest.get("counts", {}))
+    counts = pd.DataFrame(manifest.get("counts", {})).rename(index=plain)
     counts = counts[[s for s in ("train", "val", "test") if s in counts]]
     counts = counts.rename(columns={"val": "validation"})
-    st.subheader(f"Current dataset: {manifest.get('title', name)}")
-    shape = " x ".join(map(str, manifest.get("image_shape", [])))
-    st.caption(f"`{name}` · images of {shape} · {manifest.get('num_images', 0):,} images in all")
+    st.subheader(f"Current dataset: {md(manifest.get('title', name))}")
+    shape = md(" x ".join(map(str, manifest.get("image_shape", []))))
+    st.caption(f"{md(name)} · images of {shape} · {manifest.get('num_images', 0):,} images in all")
     if not counts.empty:
         counts.loc["total"] = counts.sum()
         st.dataframe(counts.rename_axis("class"))
     skipped = manifest.get("skipped") or []
     if skipped:
         st.warning(f"{len(skipped)} file(s) were skipped:")
-        st.dataframe(pd.DataFrame(skipped), hide_index=True)
+        st.dataframe(pd.DataFrame(skipped).map(_plain_cell), hide_index=True)
+    _delete_control(name, manifest)
     st.page_link("pages/explore.py", label="Next: explore it", icon=":material/image_search:")
+
+
+def _delete_control(name: str, manifest: dict) -> None:
+    """A delete button, shown only to the attendee who imported the set (and the instructor)."""
+    mine = manifest.get("owner") and manifest.get("owner") == attendee()
+    if manifest.get("builtin") or not (mine or is_instructor()):
+        return
+    with st.expander("Delete this dataset"):
+        st.caption("Finished runs keep working; a queued or running job keeps it from deletion.")
+        if st.button("Delete it for good", key="_data_delete"):
+            try:
+                builtin.delete_dataset(name, attendee(), instructor=is_instructor())
+            except LayerLabError as error:
+                show_error(error)
+                return
+            set_dataset("")
+            st.rerun()
 
 
 st.title("Choose the data")

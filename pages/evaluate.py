@@ -17,6 +17,7 @@ PRECISION = """
 - **Recall** of a class: of the real cats, the share it found. Low recall: it misses cats.
 - **F1**: one number balancing both (their harmonic mean). **Support**: images of that class.
 """
+PAIRS = 50  # rows of the most-confused table shown instead of a matrix of many classes
 
 
 def _split_images(dataset_name: str, split: str):
@@ -25,10 +26,11 @@ def _split_images(dataset_name: str, split: str):
     try:
         return common.dataset_for(dataset_name).split(split)[0]
     except PrivateDataset as error:
-        st.info(f"The images belong to {error.owner}'s own dataset and stay private.")
+        owner = getattr(error, "owner_label", error.owner) or "another attendee"
+        st.info(f"The images belong to {common.md(owner)}'s own dataset and stay private.")
         return None
     except LayerLabError as error:
-        st.caption(f"The images cannot be shown: {error}")
+        st.caption(f"The images cannot be shown: {common.md(error)}")
         return None
 
 
@@ -49,6 +51,40 @@ def _selected_cell(event) -> tuple[str, str] | None:
     return None
 
 
+def _confusion(evaluation: dict, split: str) -> tuple[str, str] | None:
+    """The confusion matrix as a clickable chart; the (true, predicted) cell clicked, if any."""
+    with st.expander("How to read it"):
+        st.markdown(CONFUSION)
+    heatmap = charts.confusion_heatmap(
+        evaluate.confusion_frame(evaluation, split), class_order=evaluate.class_names(evaluation)
+    ).properties(autosize="pad")  # cells keep their size; "fit" would squeeze them with the axes
+    event = st.altair_chart(
+        heatmap, width="content", on_select="rerun", key=f"confusion_{run_id}_{split}"
+    )
+    return _selected_cell(event)
+
+
+def _confused_pairs(evaluation: dict, split: str) -> tuple[str, str] | None:
+    """Too many classes for a matrix: the most frequent mistakes as a table; the (true,
+    predicted) pair of the row clicked, if any."""
+    st.caption(
+        f"{len(evaluation['classes']):,} classes are too many to draw every cell: here are the "
+        "mistakes the network makes most often. Click a row to see its images; the per-class "
+        "table below has every class."
+    )
+    pairs = evaluate.confused_pairs(evaluation, split, limit=PAIRS)
+    event = st.dataframe(
+        pairs,
+        hide_index=True,
+        column_config={"share": st.column_config.NumberColumn("share of true", format="percent")},
+        on_select="rerun",
+        selection_mode="single-row",
+        key=f"confused_{run_id}_{split}",
+    )
+    rows = [i for i in event.selection.rows if i < len(pairs)]
+    return (pairs["true"].iloc[rows[0]], pairs["predicted"].iloc[rows[0]]) if rows else None
+
+
 st.title("5 · Evaluate")
 run = common.choose_finished_run("Run", "evaluate_run")
 run_id = run["run_id"]
@@ -58,7 +94,7 @@ try:
 except LayerLabError as error:
     common.stop_on_error(error)
 if run["status"] != "completed":
-    st.caption(f"This run was {run['status']}; its last saved checkpoint is evaluated.")
+    st.caption(f"This run was {common.md(run['status'])}; its last saved checkpoint is evaluated.")
 
 splits = [s for s in ("val", "test") if s in evaluation]
 split = st.radio(
@@ -74,19 +110,13 @@ for index, name in enumerate(splits):
     columns[2 * index + 1].metric(f"{label} loss", f"{evaluation[name]['loss']:.3f}")
 images = _split_images(run["dataset"], split)
 
-st.subheader("Confusion matrix")
-with st.expander("How to read it"):
-    st.markdown(CONFUSION)
-heatmap = charts.confusion_heatmap(
-    evaluate.confusion_frame(evaluation, split), class_order=evaluation["classes"]
-).properties(autosize="pad")  # cells keep their size; "fit" would squeeze them with the axes
-event = st.altair_chart(
-    heatmap, width="content", on_select="rerun", key=f"confusion_{run_id}_{split}"
-)
-cell = _selected_cell(event)
+many = len(evaluation["classes"]) > evaluate.MAX_MATRIX_CLASSES
+st.subheader("Most confused classes" if many else "Confusion matrix")
+cell = _confused_pairs(evaluation, split) if many else _confusion(evaluation, split)
 if cell:
     examples = evaluate.cell_examples(run_id, cell[0], cell[1], split)
-    st.markdown(f"**{len(examples)} image(s) of {cell[0]} predicted as {cell[1]}**, surest first")
+    true, predicted = common.md(cell[0]), common.md(cell[1])
+    st.markdown(f"**{len(examples)} image(s) of {true} predicted as {predicted}**, surest first")
     _gallery(examples, images, 24)
 
 st.subheader("Misclassified images")
@@ -106,10 +136,11 @@ st.subheader("Per class")
 with st.expander("Precision, recall, F1"):
     st.markdown(PRECISION)
 score = st.column_config.NumberColumn(format="%.3f")
-st.dataframe(
-    evaluate.report_frame(evaluation, split),
-    column_config={"precision": score, "recall": score, "f1-score": score},
-)
+report = evaluate.report_frame(evaluation, split)
+if many:
+    st.caption("Worst recognised classes first (recall is the share of a class's images found).")
+    report = report.sort_values("recall", kind="stable")
+st.dataframe(report, column_config={"precision": score, "recall": score, "f1-score": score})
 
 st.subheader("Training curves")
 history = summary.epoch_history(jobs.read_metrics(run_id))

@@ -56,12 +56,13 @@ def _downloads(run_id: str, status: dict) -> None:
 
 
 def _delete(run_id: str, status: dict) -> None:
-    mine = bool(common.attendee()) and status.get("owner") == common.attendee()
-    mine = mine or common.is_instructor()
-    if not mine or status.get("status") in ACTIVE:
-        st.caption("Only its owner (or the instructor) can delete a run, once it has finished.")
+    if not common.may_change_run(status):  # no controls that this attendee may not use
+        st.caption("Only its owner (or the instructor) can delete a run.")
         return
-    sure = st.checkbox(f"Yes, delete run {run_id} and its model for good")
+    if status.get("status") in ACTIVE:
+        st.caption("Cancel this run on the Train page before deleting it.")
+        return
+    sure = st.checkbox(f"Yes, delete run {common.md(run_id)} and its model for good")
     if st.button("Delete run", icon=":material/delete:", disabled=not sure):
         try:
             jobs.delete(run_id, actor=None if common.is_instructor() else common.attendee())
@@ -73,17 +74,18 @@ def _delete(run_id: str, status: dict) -> None:
 
 
 st.title("7 · Experiments")
-statuses = jobs.list_runs()
+statuses = common.visible_runs(jobs.list_runs())  # not the runs on others' own datasets
 if not statuses:
     st.info("No run yet: train a model first.")
     st.page_link("pages/train.py", label="Go to 4 · Train", icon=":material/model_training:")
     st.stop()
 st.caption(
-    "Every run on this server, newest first, like the table of trials in class. Change one "
+    "Your runs and everyone's runs on the shared datasets, newest first, like the table of "
+    "trials in class. Change one "
     "thing at a time (epochs, a layer, the learning rate) and compare. Click rows to compare "
     "their curves."
 )
-only_mine = st.toggle("Only my runs") and bool(common.attendee())
+only_mine = st.toggle("Only my runs")
 if only_mine:
     statuses = [s for s in statuses if s.get("owner") == common.attendee()]
 if not statuses:

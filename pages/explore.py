@@ -5,18 +5,21 @@ import pandas as pd
 import streamlit as st
 
 from dlcore import LayerLabError, charts
-from pages.common import dataset_for, image_grid, require_dataset, stop_on_error
+from dlcore.text import plain
+from pages.common import dataset_for, image_grid, md, require_dataset, stop_on_error
 
 SPLIT_TITLES = {"train": "train", "val": "validation", "test": "test"}
 PER_ROW = 8
 MEAN_SAMPLE = 300  # images per class averaged for the mean image
 HISTOGRAM_SAMPLE = 2000
+NAMED = 20  # class names listed in a warning; the rest are counted
+MAX_MEANS = 64  # average images drawn: a thousand classes would be a thousand images
 
 
 def _sample_controls(classes: list[str], splits: list[str]) -> tuple[str, list[str], int]:
     left, middle, right = st.columns([1, 3, 1])
     split = left.selectbox("Split", splits, format_func=SPLIT_TITLES.get)
-    chosen = middle.multiselect("Classes", classes, default=classes[:10])
+    chosen = middle.multiselect("Classes", classes, default=classes[:10], format_func=plain)
     page = right.number_input("Page", min_value=1, value=1, step=1)
     return split, chosen or classes[:10], int(page)
 
@@ -25,7 +28,7 @@ def _sample_grid(x: np.ndarray, y: np.ndarray, classes: list[str], chosen, page:
     for name in chosen:
         indices = np.flatnonzero(y == classes.index(name))
         shown = indices[(page - 1) * PER_ROW : page * PER_ROW]
-        st.markdown(f"**{name}** · {len(indices):,} images")
+        st.markdown(f"**{md(name)}** · {len(indices):,} images")
         if len(shown):
             image_grid([x[i] for i in shown], [f"#{i}" for i in shown], columns=PER_ROW)
         else:
@@ -70,9 +73,10 @@ def _balance_warnings(train_counts: dict[str, int]) -> None:
         )
     tiny = [name for name, count in train_counts.items() if count < 20]
     if tiny:
+        more = f" and {len(tiny) - NAMED:,} more" if len(tiny) > NAMED else ""
         st.warning(
-            f"Classes with fewer than 20 training images: {', '.join(tiny)}. That is very few "
-            "examples to learn from; add more images if you can."
+            f"Classes with fewer than 20 training images: {md(', '.join(tiny[:NAMED]))}{more}. "
+            "That is very few examples to learn from; add more images if you can."
         )
 
 
@@ -85,7 +89,7 @@ except LayerLabError as error:
 counts = dataset.counts()
 height, width, channels = dataset.image_shape
 st.caption(
-    f"**{name}**: {dataset.num_classes} classes, images of {width}x{height} pixels, "
+    f"**{md(name)}**: {dataset.num_classes} classes, images of {width}x{height} pixels, "
     f"{'grayscale' if channels == 1 else 'colour'}; "
     + ", ".join(f"{sum(c.values()):,} {SPLIT_TITLES[s]}" for s, c in counts.items())
 )
@@ -127,5 +131,7 @@ st.caption(
     "Each pixel averaged over up to 300 training images of the class. A sharp average means the "
     "images are aligned and alike (digits); a blurry one means the class varies a lot (photos)."
 )
-means = _mean_images(dataset.x_train, dataset.y_train, dataset.num_classes)
-image_grid(means, dataset.classes, columns=min(PER_ROW, max(2, len(means))))
+means = _mean_images(dataset.x_train, dataset.y_train, min(dataset.num_classes, MAX_MEANS))
+image_grid(means, dataset.classes[:MAX_MEANS], columns=min(PER_ROW, max(2, len(means))))
+if dataset.num_classes > MAX_MEANS:
+    st.caption(f"The first {MAX_MEANS} of {dataset.num_classes:,} classes.")

@@ -25,6 +25,7 @@ from dlcore.spec import (
 from pages.common import (
     EXPERIMENT,
     current_experiment,
+    md,
     require_dataset,
     set_experiment,
     stop_on_error,
@@ -191,7 +192,7 @@ try:
 except LayerLabError as error:
     stop_on_error(error)
 input_shape, num_classes = info["image_shape"], info["num_classes"]
-st.caption(f"Input: {' x '.join(map(str, input_shape))} images of **{name}**, "
+st.caption(f"Input: {' x '.join(map(str, input_shape))} images of **{md(name)}**, "
            f"{num_classes} classes to tell apart.")  # fmt: skip
 experiment = current_experiment()
 if K + "preset" not in st.session_state:

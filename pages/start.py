@@ -2,12 +2,15 @@
 
 import streamlit as st
 
+from dlcore import LayerLabError
+from dlcore.attendees import code_problem
 from pages.common import (
-    INSTRUCTOR_KEY,
     MAX_NAME,
-    attendee,
+    attendee_label,
+    enter_instructor_code,
     instructor_code,
     is_instructor,
+    md,
     set_attendee,
 )
 
@@ -30,11 +33,33 @@ STEPS = [
 
 
 def _name_changed() -> None:
-    set_attendee(st.session_state.get("_attendee_input", ""))
+    try:
+        set_attendee(st.session_state.get("_attendee_input", ""))
+    except LayerLabError as error:
+        st.session_state["_attendee_error"] = str(error)
 
 
-def _key_changed() -> None:
-    st.session_state[INSTRUCTOR_KEY] = st.session_state.get("_instructor_input", "")
+def _code_entered() -> None:
+    given = st.session_state.get("_instructor_input", "")
+    st.session_state["_instructor_message"] = enter_instructor_code(given)
+    st.session_state["_instructor_input"] = ""  # the code is not kept in the box
+
+
+def _instructor() -> None:
+    problem = code_problem(instructor_code())
+    if problem:
+        st.warning(problem[0].upper() + problem[1:])
+        return
+    st.text_input("Instructor code", key="_instructor_input", type="password",
+                  on_change=_code_entered)  # fmt: skip
+    message = st.session_state.pop("_instructor_message", "")
+    if message:
+        st.error(message, icon=":material/lock:")  # dlcore's own words: no user text
+    if is_instructor():
+        st.caption(
+            "Instructor mode is on: you can cancel and delete every attendee's runs and "
+            "open every dataset."
+        )
 
 
 st.title("Welcome to LayerLab")
@@ -46,17 +71,21 @@ st.markdown(
 )
 
 if "_attendee_input" not in st.session_state:
-    st.session_state["_attendee_input"] = attendee()
+    st.session_state["_attendee_input"] = attendee_label()
 st.text_input(
     "Your name",
     key="_attendee_input",
     max_chars=MAX_NAME,
     placeholder="e.g. Ada",
     on_change=_name_changed,
-    help="Written on the runs you train, so you can find them on the Experiments page.",
+    help="Written on the runs you train, so you can find them on the Experiments page. It is "
+    "only a label: this browser's private link (the address in the bar) is what makes your "
+    "runs and datasets yours. Bookmark it to come back to them, and keep it to yourself.",
 )
-if attendee():
-    st.success(f"Hello {attendee()}! Your runs will be labelled with your name.")
+if st.session_state.get("_attendee_error"):
+    st.warning(md(st.session_state.pop("_attendee_error")))
+if attendee_label():
+    st.success(f"Hello {md(attendee_label())}! Your runs will be labelled with your name.")
 else:
     st.caption("Type your name and press Enter; it labels the runs you train.")
 
@@ -76,12 +105,5 @@ with st.expander("What you will learn"):
     )
 
 if instructor_code():  # set in .streamlit/secrets.toml (see secrets.toml.example)
-    with st.expander("Instructor"):
-        st.text_input(
-            "Instructor code", key="_instructor_input", type="password", on_change=_key_changed
-        )
-        if is_instructor():
-            st.caption(
-                "Instructor mode is on: you can cancel and delete every attendee's runs and "
-                "open every dataset."
-            )
+    with st.expander("Instructor", expanded=is_instructor()):
+        _instructor()

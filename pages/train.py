@@ -131,12 +131,13 @@ def _augment_preview(dataset_name: str, augment: AugmentSpec) -> None:
 
 
 def _status_box(status: dict) -> None:
-    state, message = status.get("status", "?"), status.get("message", "")
+    # the message can quote a dataset or file name: plain text, like the state itself
+    state, message = common.md(status.get("status", "?")), common.md(status.get("message", ""))
     if state == "queued":
         place = status.get("queue_position")
         st.info(f"**queued** · {'#' + str(place) + ' in the queue · ' if place else ''}{message}")
     elif state == "running":
-        st.info(f"**running** on {status.get('device', '?')} · {message}")
+        st.info(f"**running** on {common.md(status.get('device', '?'))} · {message}")
     elif state == "completed":
         accuracy = status.get("val_accuracy")
         score = f" Validation accuracy {accuracy:.1%}." if accuracy is not None else ""
@@ -194,7 +195,9 @@ def _watch(run_id: str, was_active: bool) -> None:
     if was_active and status.get("status") not in ACTIVE:
         st.rerun()  # redraw the page once, without polling
     _status_box(status)
-    if status.get("status") in ACTIVE and st.button("Cancel training", icon=":material/stop:"):
+    mine = common.may_change_run(status)  # only its owner (or the instructor) sees Cancel
+    active = status.get("status") in ACTIVE
+    if mine and active and st.button("Cancel training", icon=":material/stop:"):
         actor = None if common.is_instructor() else common.attendee()
         try:
             jobs.cancel(run_id, actor=actor)
@@ -209,7 +212,7 @@ common.reattach_run()  # after a reload only the URL knows the run
 dataset = common.require_dataset()
 experiment = common.current_experiment()
 st.caption(
-    f"Dataset **{dataset}**, network **{experiment.model.preset}** "
+    f"Dataset **{common.md(dataset)}**, network **{experiment.model.preset}** "
     f"({summary.architecture_summary(experiment.model)}). Change them on the earlier pages."
 )
 with st.expander("Epoch, batch, loss... what do these words mean?"):
@@ -224,19 +227,23 @@ data = dataclasses.replace(experiment.data, max_train_images=max_images)
 experiment = dataclasses.replace(experiment, data=data, training=training, augment=augment)
 common.set_experiment(experiment)
 
-if not common.attendee():
+if not common.attendee_label():
     st.caption("Type your name on the Start page first: it labels the runs you train.")
 if st.button(
-    "Start training", type="primary", icon=":material/play_arrow:", disabled=not common.attendee()
+    "Start training",
+    type="primary",
+    icon=":material/play_arrow:",
+    disabled=not common.attendee_label(),
 ):
     try:
-        common.set_run(jobs.submit(experiment, instructor=common.is_instructor()))
+        label, instructor = common.attendee_label(), common.is_instructor()
+        common.set_run(jobs.submit(experiment, instructor=instructor, owner_label=label))
     except LayerLabError as error:
         common.show_error(error)
 
 run_id = common.current_run()
 if run_id:
-    st.subheader(f"Run {run_id}")
+    st.subheader(f"Run {common.md(run_id)}")
     try:
         active = jobs.status(run_id).get("status") in ACTIVE
     except LayerLabError as error:

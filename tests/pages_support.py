@@ -4,21 +4,39 @@ test session, in a data directory of its own."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from dlcore.attendees import attendee_id
 from dlcore.spec import ConvBlock, DataSpec, Experiment, ModelSpec, TrainSpec
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-OWNER = "ada"
-INSTRUCTOR_CODE = "let-me-in"
+INSTRUCTOR_CODE = "owl-lantern-paper-42"
+
+
+def key_for(name: str) -> str:
+    """The secret key of the test browser of the person called ``name`` (fixed, so tests can
+    open pages as the same person twice). Real keys are random: see dlcore.attendees."""
+    digest = hashlib.sha256(f"test browser of {name}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def id_for(name: str) -> str:
+    """The owner id recorded on the runs and imports of ``name``'s test browser."""
+    return attendee_id(key_for(name))
+
+
+OWNER = "ada"  # her typed name; what owns her runs and imports is OWNER_ID
+OWNER_ID = id_for(OWNER)
 _SHARED: dict[str, tuple[Path, str]] = {}
 
 
-def tiny_experiment(owner: str = OWNER) -> Experiment:
+def tiny_experiment(owner: str = OWNER_ID) -> Experiment:
     """One small conv block, one epoch on 200 digits: trains in seconds, and badly (so the
     evaluation has mistakes to show)."""
     model = ModelSpec(preset="custom", conv_blocks=(ConvBlock(filters=4),), dense_layers=())
@@ -37,7 +55,7 @@ def make_tiny_run(home: Path) -> str:
     previous = os.environ.get("LAYERLAB_HOME")
     os.environ["LAYERLAB_HOME"] = str(home)
     try:
-        run_id = jobs.submit(tiny_experiment())
+        run_id = jobs.submit(tiny_experiment(), owner_label=OWNER)
         final = jobs.wait(run_id, timeout=120)
     finally:
         if previous is None:
@@ -65,10 +83,18 @@ def copy_of_tiny_run(base: Path) -> Path:
     return Path(shutil.copytree(home / "runs" / run_id, runs_dir() / run_id))
 
 
-def open_page(page: str, timeout: float = 60, instructor: bool = False, **session) -> AppTest:
+def open_page(
+    page: str, timeout: float = 60, instructor: bool = False, key: str | None = None, **session
+) -> AppTest:
     """AppTest of the app, switched to ``pages/<page>.py`` with ``session`` state, run once;
-    ``instructor``: with the instructor code in st.secrets and entered on the Start page."""
+    ``instructor``: with the instructor code in st.secrets and entered on the Start page.
+    ``attendee=NAME`` in ``session`` opens it in NAME's browser (``key_for(NAME)``) unless
+    ``key`` gives another browser's key (someone else who typed the same name)."""
     at = AppTest.from_file(APP, default_timeout=timeout)
+    if key is None and "attendee" in session:
+        key = key_for(session["attendee"])
+    if key is not None:
+        session["attendee_key"] = key
     if instructor:
         at.secrets["instructor_code"] = INSTRUCTOR_CODE
         session.setdefault("instructor_key", INSTRUCTOR_CODE)

@@ -93,12 +93,14 @@ def test_list_datasets_shows_status_and_owner():
 
 def test_check_access_keeps_an_import_to_its_owner_and_the_instructor():
     x, y = np.zeros((4, 4, 4, 1), np.uint8), np.array([0, 1, 0, 1])
-    save_dataset(Dataset("ann-set", ["a", "b"], x, y, x, y, manifest={"owner": "ann"}))
+    owner = {"owner": "ann", "owner_label": "Ann"}
+    save_dataset(Dataset("ann-set", ["a", "b"], x, y, x, y, manifest=owner))
     save_dataset(Dataset("shared-set", ["a", "b"], x, y, x, y, manifest={"owner": ""}))
     for viewer in ("bob", ""):
-        with pytest.raises(PrivateDataset, match="belongs to ann") as refused:
+        with pytest.raises(PrivateDataset, match="belongs to Ann:") as refused:
             check_access("ann-set", viewer)
-        assert refused.value.owner == "ann"
+        assert refused.value.owner == "ann" and "ann-set" in str(refused.value)
+        assert refused.value.owner_label == "Ann" and "belongs to ann" not in str(refused.value)
     check_access("ann-set", "ann")
     check_access("ann-set", "bob", instructor=True)
     for open_to_all in ("shared-set", "digits", "no-such-set", "../etc"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import altair as alt
 import pandas as pd
 import pytest
@@ -166,3 +168,30 @@ def test_runs_overlay_colours_runs_per_metric(with_split):
     assert _encodings(inner)["color"] == ("run", "nominal")
     assert _encodings(inner)["x"] == ("epoch", "quantitative")
     assert ("strokeDash" in inner["encoding"]) is with_split
+
+
+def test_names_people_chose_are_drawn_as_plain_text():
+    """A class folder or run id with U+202E (right-to-left override) would draw reversed:
+    every chart that labels names strips bidi controls, and keeps the rest of the name."""
+    rlo, lri = "\u202e", "\u2066"
+    cm = pd.DataFrame({"true": [f"cat{rlo}", "dog"], "predicted": ["dog", f"cat{rlo}"]})
+    specs = [
+        charts.confusion_heatmap(cm.assign(count=[1, 2]), class_order=[f"cat{rlo}", "dog"]),
+        charts.class_counts_chart(
+            pd.DataFrame({"class": [f"{lri}gpj.exe"], "count": [3], "split": ["train"]}),
+            [f"{lri}gpj.exe"],
+        ),
+        charts.topk_chart(
+            pd.DataFrame({"label": [f"![x](https://e.example/p.png){rlo}"], "probability": [0.9]})
+        ),  # fmt: skip
+        charts.runs_overlay(
+            pd.DataFrame({"run": [f"r{rlo}1"], "epoch": [1], "metric": ["loss"], "value": [0.5]})
+        ),
+    ]
+    for chart in specs:
+        text = json.dumps(chart.to_dict(), ensure_ascii=False)
+        assert rlo not in text and lri not in text
+    heatmap = specs[0].to_dict()
+    assert heatmap["layer"][0]["encoding"]["x"]["sort"] == ["cat", "dog"]
+    assert "gpj.exe" in json.dumps(specs[1].to_dict())
+    assert cm["true"][0] == f"cat{rlo}"  # the caller's frame is not changed

@@ -78,3 +78,28 @@ def test_console_script_module_runs():
         [sys.executable, "-m", "dlcore", "--help"], capture_output=True, text=True, check=True
     )
     assert "datasets" in result.stdout and "predict" in result.stdout
+
+
+def _cli(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dlcore", *argv], capture_output=True, text=True, env=env
+    )
+
+
+def test_a_command_that_fails_before_loading_a_model_prints_only_its_message(layerlab_home):
+    """No TensorFlow start-up lines: nothing imports it before the command has failed."""
+    import os
+
+    from dlcore import jobs
+    from dlcore.spec import DataSpec, Experiment
+
+    env = {**os.environ, "LAYERLAB_HOME": str(layerlab_home)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    result = _cli("evaluate", "nosuchrun", env=env)
+    assert result.returncode == 2
+    assert result.stderr == "dlcore: No run 'nosuchrun'; `dlcore jobs` lists the runs.\n"
+    run_id = jobs.create_run(Experiment(data=DataSpec("digits")))  # no model saved yet
+    for argv in (["evaluate", run_id], ["predict", run_id, "x.png"]):
+        result = _cli(*argv, env=env)
+        assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+        assert result.stderr.startswith(f"dlcore: Run {run_id}"), result.stderr

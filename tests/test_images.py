@@ -257,3 +257,94 @@ def test_digit_photo_other_size_and_blank_page():
     assert digit_photo(digit_on_paper((100, 100)), width=32, height=32).shape == (32, 32, 1)
     with pytest.raises(ImageError, match="no digit"):
         digit_photo(Image.new("L", (100, 100), 200))
+
+
+# --- issue 7: decoding memory ------------------------------------------------------------------
+
+
+def _png(img) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_decoded_bytes_are_checked_from_the_header_before_decoding(monkeypatch):
+    from dlcore.images import ImageError, decoded_bytes, open_image
+
+    monkeypatch.setenv("LAYERLAB_MAX_DECODED_MB_PER_IMAGE", "1")
+    data = _png(Image.new("RGBA", (700, 700)))  # 1.9 MB decoded, a few KB on disk
+    with pytest.raises(ImageError, match="more than the limit of 1 MB per image"):
+        open_image(data)
+    assert decoded_bytes(Image.new("I;16", (10, 10))) == 200
+
+
+def test_a_large_image_is_shrunk_before_colour_conversion_and_keeps_its_look():
+    from dlcore.images import PrepSettings, prepare_image
+
+    img = Image.new("RGBA", (1200, 900), (255, 0, 0, 255))
+    img.paste((0, 0, 255, 0), (600, 0, 1200, 900))  # right half transparent: white on prepare
+    out = prepare_image(_png(img), PrepSettings("color", 16, 12))
+    assert out.shape == (12, 16, 3)
+    assert tuple(out[6, 2]) == (255, 0, 0) and tuple(out[6, 13]) == (255, 255, 255)
+
+
+def test_16bit_images_convert_without_a_float64_copy():
+    """The issue's 16-bit PNG went through a float64 copy of every pixel; numpy's allocations
+    (traced by tracemalloc) now stay far below even one such copy (32 MB here)."""
+    import tracemalloc
+
+    from dlcore.images import PrepSettings, prepare_image
+
+    values = (np.arange(2000 * 2000, dtype=np.uint32) % 65536).astype(np.uint16)
+    data = _png(Image.fromarray(values.reshape(2000, 2000)))
+    del values
+    tracemalloc.start()
+    try:
+        out = prepare_image(data, PrepSettings("grayscale", 8, 8))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.dtype == np.uint8 and out.shape == (8, 8, 1) and 0 < out.mean() < 255
+    assert peak < 4 * 1024 * 1024
+
+
+def test_exif_rotation_survives_shrinking():
+    from dlcore.images import open_image
+
+    img = Image.new("RGB", (800, 400), (0, 0, 0))
+    exif = img.getexif()
+    exif[0x0112] = 6  # stored sideways: turn 90 degrees
+    buffer = io.BytesIO()
+    img.save(buffer, format="JPEG", exif=exif.tobytes())
+    assert open_image(buffer.getvalue()).size == (400, 800)
+    small = open_image(buffer.getvalue(), target=(20, 20))
+    assert small.width < small.height
+
+
+def test_large_decodes_wait_their_turn(monkeypatch):
+    import threading
+
+    from dlcore import images
+
+    monkeypatch.setattr(images, "LARGE_DECODE_BYTES", 1000)
+    data = _png(Image.new("RGB", (300, 300)))
+    inside, most = [0], [0]
+    real_shrink = images.shrink
+
+    def counting(img, *size):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        threading.Event().wait(0.05)
+        inside[0] -= 1
+        return real_shrink(img, *size)
+
+    monkeypatch.setattr(images, "shrink", counting)
+    threads = [
+        threading.Thread(target=images.open_image, args=(data,), kwargs={"target": (8, 8)})
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1

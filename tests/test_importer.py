@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import stat
 import zipfile
 from pathlib import Path
@@ -293,3 +294,137 @@ def test_import_does_not_replace_a_builtin_on_disk():
     save_dataset(Dataset("teacher-set", ["a", "b"], x, y, x, y, manifest={"builtin": True}))
     with pytest.raises(LayerLabError, match="built-in"):
         import_npz(npz(x_train=np.zeros((4, 5, 5)), y_train=np.arange(4) % 2), "teacher-set")
+
+
+# --- issue 7: budgets, one writer per name, re-import refusal, delete -------------------------
+
+
+def test_zip_of_tiny_pngs_is_refused_by_the_import_budget_before_decoding(tmp_path):
+    """463 KB of 3,000 1x1 PNGs asked for 563 MB at 256x256: refused from the member count."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(3000):
+            archive.writestr(f"{'ab'[i % 2]}/{i}.png", png(size=(1, 1)))
+    with pytest.raises(LayerLabError, match="more than this server's limit of 512 MB"):
+        import_zip(buffer.getvalue(), "tiny", PrepSettings("color", 256, 256))
+    assert not list(scratch_dir().iterdir())
+
+
+def test_npz_count_and_size_are_checked_before_any_image_is_resized(monkeypatch):
+    x, y = np.zeros((3000, 4, 4), np.uint8), np.arange(3000) % 2
+    calls = []
+    monkeypatch.setattr("dlcore.importer.prepare_image", lambda *a: calls.append(1))
+    with pytest.raises(LayerLabError, match="prepared data"):
+        import_npz(npz(x_train=x, y_train=y), "big", settings=PrepSettings("color", 256, 256))
+    monkeypatch.setenv("LAYERLAB_MAX_IMAGES_PER_DATASET", "100")
+    with pytest.raises(LayerLabError, match="3,000 images is more"):
+        import_npz(npz(x_train=x, y_train=y), "big", settings=GREY16)
+    assert calls == []
+
+
+def test_one_class_cap_for_every_import_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_MAX_CLASSES_PER_IMPORT", "3")
+    root = write_tree(tmp_path / "many", tree_files({f"c{i}": 2 for i in range(4)}))
+    with pytest.raises(LayerLabError, match="at most 3 classes per import"):
+        import_folder(root, "many", GREY16)
+    x, y = np.zeros((8, 5, 5), np.uint8), np.arange(8) % 4
+    with pytest.raises(LayerLabError, match="at most 3 classes per import"):
+        import_npz(npz(x_train=x, y_train=y), "many")
+
+
+def test_import_counts_its_disk_against_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_MAX_DISK_GB", "0.000001")
+    root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
+    with pytest.raises(LayerLabError, match="over the limit of"):
+        import_folder(root, "pets", PrepSettings("color", 64, 64))
+
+
+def test_owner_label_is_stored_beside_the_owner_id(tmp_path):
+    root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
+    data = import_folder(root, "pets", GREY16, owner="a-123", owner_label="Ann\u202e")
+    assert data.manifest["owner"] == "a-123" and data.manifest["owner_label"] == "Ann"
+
+
+def test_same_name_imported_at_once_has_exactly_one_winner(tmp_path):
+    import threading
+
+    files = {
+        owner: write_tree(tmp_path / owner, tree_files({c: 6 for c in classes}))
+        for owner, classes in (("ann", ("cat", "dog")), ("bob", ("dog", "fox")))
+    }
+    outcomes, barrier = {}, threading.Barrier(2)
+
+    def attempt(owner):
+        barrier.wait()
+        try:
+            outcomes[owner] = import_folder(files[owner], "pets", GREY16, owner=owner).classes
+        except LayerLabError as error:
+            outcomes[owner] = error
+
+    threads = [threading.Thread(target=attempt, args=(o,)) for o in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    errors = [o for o in outcomes.values() if isinstance(o, LayerLabError)]
+    assert len(errors) == 1 and re.search("right now|already exists", str(errors[0]))
+    from dlcore.dataset import load_prepared
+
+    saved = load_prepared("pets")
+    winner = next(o for o, v in outcomes.items() if isinstance(v, list))
+    assert saved.manifest["owner"] == winner and saved.classes == outcomes[winner]
+    assert saved.counts()["train"].keys() == set(outcomes[winner])
+
+
+def test_a_name_that_runs_used_is_never_imported_again(tmp_path, monkeypatch):
+    root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
+    import_folder(root, "pets", GREY16, owner="ann")
+    monkeypatch.setattr("dlcore.importer.runs_using", lambda name: ["20250101-000000-abc123"])
+    with pytest.raises(LayerLabError, match="Choose a new dataset name, or delete those runs"):
+        import_folder(root, "pets", GREY16, owner="ann")
+
+
+def test_delete_dataset_by_its_owner_only_and_not_under_an_active_job(tmp_path, monkeypatch):
+    from dlcore import builtin
+    from dlcore.dataset import read_manifest
+
+    root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
+    import_folder(root, "pets", GREY16, owner="ann", owner_label="Ann")
+    for intruder in ("bob", ""):
+        with pytest.raises(LayerLabError, match="not yours to delete"):
+            builtin.delete_dataset("pets", intruder)
+    monkeypatch.setattr(builtin, "runs_using", lambda name: ["run-1"])
+    monkeypatch.setattr(builtin, "_active", lambda run_id: True)
+    with pytest.raises(LayerLabError, match="queued or training"):
+        builtin.delete_dataset("pets", "ann")
+    monkeypatch.setattr(builtin, "_active", lambda run_id: False)
+    builtin.delete_dataset("pets", "ann")
+    assert read_manifest("pets") is None
+
+
+def test_import_memory_stays_far_below_the_prepared_size(tmp_path):
+    """Measured peak RSS (VmHWM) of a ZIP import whose prepared data is 96 MB: the images go
+    to disk one by one, so the process grows by a fraction of that (it held 2-3x before)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import io, sys, zipfile, sklearn.model_selection\n"
+        "from PIL import Image\n"
+        "from dlcore import importer\n"
+        "from dlcore.images import PrepSettings\n"
+        "def hwm():\n"
+        "    line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "    return int(line.split()[1]) // 1024\n"
+        "b = io.BytesIO(); Image.new('RGB', (1, 1)).save(b, 'PNG')\n"
+        "z = io.BytesIO()\n"
+        "with zipfile.ZipFile(z, 'w') as a:\n"
+        "    for i in range(2000): a.writestr(f\"{'ab'[i % 2]}/{i}.png\", b.getvalue())\n"
+        "start = hwm()\n"
+        "importer.import_zip(z.getvalue(), 'big', PrepSettings('color', 128, 128))\n"
+        "print(hwm() - start)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert int(result.stdout.split()[-1]) < 48  # MB; the prepared images are 96 MB

@@ -73,10 +73,11 @@ def test_same_spec_gives_same_result():
 
 
 def test_cancel_keeps_best_weights_and_only_owner_may_cancel():
-    run_id = jobs.submit(tiny(epochs=100))
+    run_id = jobs.submit(tiny(epochs=100), owner_label="Ada L.")
     wait_until(lambda: jobs.status(run_id).get("best_epoch"))
-    with pytest.raises(jobs.PermissionDenied, match="belongs to ada"):
+    with pytest.raises(jobs.PermissionDenied, match="belongs to Ada L.") as refused:
         jobs.cancel(run_id, actor="mallory")
+    assert "'ada'" not in str(refused.value)  # the label is shown, never the owner id
     jobs.cancel(run_id, actor="ada")
     final = jobs.wait(run_id, timeout=60)
     assert final["status"] == "cancelled"
@@ -163,7 +164,7 @@ def test_an_attendee_cannot_train_on_another_attendees_dataset():
     x = rng.integers(0, 255, size=(40, 8, 8), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, x_train=x, y_train=np.repeat(np.arange(2), 20))
-    import_npz(buffer.getvalue(), "adas-photos", owner="ada")
+    import_npz(buffer.getvalue(), "adas-photos", owner="ada", owner_label="ada")
     spec = Experiment(data=DataSpec(dataset="adas-photos"), owner="bob")
     with pytest.raises(PrivateDataset, match="belongs to ada"):
         jobs.submit(spec)
@@ -177,3 +178,54 @@ def test_listing_survives_a_run_deleted_while_it_reads(monkeypatch):
     real = runs.list_run_ids
     monkeypatch.setattr(runs, "list_run_ids", lambda: real() + ["20990101-000000-vanished"])
     assert {s["run_id"] for s in jobs.list_runs()} == {kept, gone}
+
+
+def test_simultaneous_submits_never_pass_the_job_limits(monkeypatch):
+    """Six clicks at the same instant by one attendee whose limit is 2: exactly 2 runs."""
+    import threading
+
+    monkeypatch.setattr(jobs, "start_worker", lambda run_id: None)  # queued runs suffice here
+    limits = Limits(max_jobs_per_owner=2)
+    start, results = threading.Barrier(6), []
+
+    def click() -> None:
+        start.wait()
+        try:
+            results.append(jobs.submit(tiny(owner="a-ada"), limits=limits, owner_label="Ada"))
+        except LayerLabError as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=click) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    accepted = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if not isinstance(r, str)]
+    assert len(accepted) == 2 and len(refused) == 4
+    assert all("limit 2 per attendee" in str(error) for error in refused)
+    assert sorted(s["run_id"] for s in jobs.list_runs()) == sorted(accepted)
+    assert {s["owner_label"] for s in jobs.list_runs()} == {"Ada"}
+
+
+def test_simultaneous_submits_never_pass_the_server_limit(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(jobs, "start_worker", lambda run_id: None)
+    limits = Limits(max_jobs_total=3)
+    start, results = threading.Barrier(6), []
+
+    def click(owner: str) -> None:
+        start.wait()
+        try:
+            results.append(jobs.submit(tiny(owner=owner), limits=limits))
+        except LayerLabError as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=click, args=(f"a-{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(jobs.list_runs()) == 3
+    assert sum(isinstance(r, str) for r in results) == 3

@@ -44,13 +44,13 @@ def test_ten_sessions_each_start_a_job(tmp_path, monkeypatch):
 
     names = [load.attendee_name(i) for i in range(load.NUM_SESSIONS)]
     assert len(runs) == load.NUM_SESSIONS
-    assert sorted(run["owner"] for run in runs) == names  # one run per attendee
+    assert sorted(run["owner_label"] for run in runs) == names  # one run per attendee
     assert all(run["status"] == "completed" for run in runs), runs
     for run in runs:  # what each session chose reached its own run
         spec = read_spec(run["run_id"])
         assert (spec.data.dataset, spec.model.preset, spec.training.epochs) == ("digits", "mlp", 1)
 
-    run_of = {run["owner"]: run["run_id"] for run in runs}
+    run_of = {run["owner_label"]: run["run_id"] for run in runs}
     for name, view in zip(names, views, strict=True):
         assert view["url_run"] == view["heading_run"] == run_of[name]
         assert f"Attendee: {name}" in view["sidebar"] and run_of[name] in view["sidebar"]

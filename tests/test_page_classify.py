@@ -47,10 +47,10 @@ def test_classifies_uploads_and_warns_about_a_corrupt_one(run_id):
     at.slider[0].set_value(5)
     at.run()
     assert not at.exception and not at.error
-    assert len(at.warning) == 1 and "broken.png" in at.warning[0].value
+    assert len(at.warning) == 1 and "broken\\.png" in at.warning[0].value  # plain text
     captions = [c for image in at.image for c in image.captions]
     assert captions.count("As the network sees it") == 2
-    assert {"one.png", "gray.png"} <= set(captions)
+    assert {"one\\.png", "gray\\.png"} <= set(captions)  # file names: escaped markdown
     assert len(at.get("vega_lite_chart")) == 2  # one top-k chart per classified image
     assert "%" in texts(at)
 
@@ -62,3 +62,13 @@ def test_digit_photo_mode(run_id):
     at.run()
     assert not at.exception and not at.warning
     assert len(at.get("vega_lite_chart")) == 1
+
+
+def test_upload_limits_are_said_before_and_enforced(run_id, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_MAX_CLASSIFY_FILES", "1")
+    at = open_page("classify", attendee=OWNER)
+    assert "at most 1 images" in at.file_uploader[0].help
+    at.file_uploader[0].set_value([("a.png", png(), "image/png"), ("b.png", png(), "image/png")])
+    at.run()
+    assert not at.exception and "upload at most 1 images" in at.error[0].value
+    assert not at.get("vega_lite_chart")

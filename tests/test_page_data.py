@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pages_support import INSTRUCTOR_CODE, id_for, key_for
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -143,10 +144,12 @@ def test_a_broken_zip_shows_an_error_not_a_traceback(payload):
 def test_imports_leave_nothing_in_scratch_and_record_their_owner():
     at = _data_page()
     at.session_state["attendee"] = "ann"
+    at.session_state["attendee_key"] = key_for("ann")
     at.file_uploader[0].upload("pets.zip", _zip(_class_files()), "application/zip").run()
     at.button(key="_data_go").click().run()
     assert not at.exception and not at.error
-    assert read_manifest("pets")["owner"] == "ann"
+    assert read_manifest("pets")["owner"] == id_for("ann")  # her browser's id, not her name
+    assert read_manifest("pets")["owner_label"] == "ann"
     assert list(scratch_dir().iterdir()) == []
     only_cats = [(name, data) for name, data in _class_files() if name.startswith("cats/")]
     at.file_uploader[0].upload("cats.zip", _zip(only_cats), "application/zip").run()
@@ -159,19 +162,21 @@ def test_attendees_see_only_their_own_imports_and_the_instructor_sees_all():
     images, labels = np.zeros((4, 4, 4, 1), np.uint8), np.array([0, 1, 0, 1])
     for owner in ("ann", "bob"):
         arrays = (images, labels, images, labels)
-        save_dataset(Dataset(f"{owner}-set", ["a", "b"], *arrays, manifest={"owner": owner}))
+        manifest = {"owner": id_for(owner), "owner_label": owner}
+        save_dataset(Dataset(f"{owner}-set", ["a", "b"], *arrays, manifest=manifest))
     at = _data_page_as("ann", dataset="bob-set")  # e.g. taken back from bob's run in the URL
     assert {"ann-set", "Digits 8x8"} <= set(at.selectbox(key="_data_pick").options)
     assert "bob-set" not in at.selectbox(key="_data_pick").options
     assert "belongs to bob" in _texts(at.error) and "Current dataset" not in _texts(at.subheader)
-    at = _data_page_as("carl", dataset="bob-set", code="let-me-in")
+    at = _data_page_as("carl", dataset="bob-set", code=INSTRUCTOR_CODE)
     assert {"ann-set", "bob-set"} <= set(at.selectbox(key="_data_pick").options)
     assert not at.error and "Current dataset" in _texts(at.subheader)
 
 
 def _data_page_as(attendee: str, dataset: str, code: str = "") -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.secrets["instructor_code"] = "let-me-in"
-    for key, value in {"attendee": attendee, "dataset": dataset, "instructor_key": code}.items():
+    at.secrets["instructor_code"] = INSTRUCTOR_CODE
+    session = {"attendee": attendee, "attendee_key": key_for(attendee), "dataset": dataset}
+    for key, value in {**session, "instructor_key": code}.items():
         at.session_state[key] = value
     return at.switch_page("pages/data.py").run()

@@ -5,14 +5,23 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from pages_support import OWNER, copy_of_tiny_run, open_page, texts
+import numpy as np
+import pytest
+from pages_support import OWNER, OWNER_ID, copy_of_tiny_run, id_for, open_page, texts
 
-from dlcore import jobs
+from dlcore import LayerLabError, jobs
 from dlcore.builtin import load_dataset
 from dlcore.dataset import save_dataset
-from dlcore.evaluate import misclassified
+from dlcore.evaluate import (
+    confused_pairs,
+    confusion_frame,
+    misclassified,
+    report_frame,
+    summarize,
+)
 from dlcore.runs import write_status
 from dlcore.storage import atomic_write_json, read_json
+from dlcore.text import escape_markdown as md
 
 
 def _confusion_chart(at, run_id):
@@ -67,23 +76,126 @@ def test_switching_to_the_test_split(run_id):
     assert any(c.proto.id.endswith(f"confusion_{run_id}_test") for c in at.get("vega_lite_chart"))
 
 
-def test_images_of_another_attendee_s_own_dataset_stay_private(tmp_path_factory):
-    """A run trained on ada's imported dataset: bob sees its figures but not her images."""
+def test_a_run_on_another_attendee_s_own_dataset_stays_private(tmp_path_factory):
+    """A run trained on ada's imported dataset: bob is not offered it (its class names and
+    images are hers); she and the instructor see everything."""
     digits = load_dataset("digits")
-    private = dataclasses.replace(digits, name="ada-photos", manifest={"owner": OWNER})
-    save_dataset(private)
+    manifest = {"owner": OWNER_ID, "owner_label": OWNER}
+    save_dataset(dataclasses.replace(digits, name="ada-photos", manifest=manifest))
     path = copy_of_tiny_run(tmp_path_factory.getbasetemp())
     spec = read_json(path / "spec.json")
     spec["data"]["dataset"] = "ada-photos"
     atomic_write_json(path / "spec.json", spec)
     write_status(path, dataset="ada-photos")
     at = open_page("evaluate", attendee="bob")
-    assert not at.exception and not at.error
-    assert "Validation accuracy" in {m.label for m in at.metric}
-    assert any(c.proto.id.endswith(f"confusion_{path.name}_val") for c in at.get("vega_lite_chart"))
-    assert "The images belong to ada's own dataset and stay private." in texts(at)
-    assert not at.image
+    assert not at.exception and not at.metric and not at.image
+    assert "No finished run yet" in texts(at)
     at = open_page("evaluate", attendee=OWNER)
     assert not at.exception and len(at.image) == 12 and "stay private" not in texts(at)
     at = open_page("evaluate", attendee="bob", instructor=True)
     assert not at.exception and len(at.image) == 12
+    # a run of bob's (the instructor trained it for him) on her dataset: his figures, not her images
+    write_status(path, owner=id_for("bob"), owner_label="bob")
+    at = open_page("evaluate", attendee="bob")
+    assert not at.exception and not at.error and not at.image
+    assert "Validation accuracy" in {m.label for m in at.metric}
+    assert "The images belong to ada's own dataset and stay private." in texts(at)
+
+
+# A thousand classes: once a 28,000 px chart and an 11 MB evaluation.json that froze every tab.
+MANY = 1000
+HOSTILE_CLASS = "![x](https://evil.example/p.png)"
+LINK_CLASS = "[Instructor login](https:evil.example)"
+
+
+def _many_class_names() -> list[str]:
+    names = [f"class-{i:04d}" for i in range(MANY)]
+    names[0], names[1] = HOSTILE_CLASS, LINK_CLASS + "\u202e"
+    return names
+
+
+def _many_class_predictions(num_images: int, seed: int = 0):
+    """Probabilities and labels over MANY classes, mostly right, with class 0 often taken for
+    class 1 (so the most confused pair is known)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, MANY, num_images)
+    labels[: num_images // 4] = 0
+    guesses = labels.copy()
+    guesses[: num_images // 5] = 1
+    wrong = rng.random(num_images) < 0.3
+    guesses[wrong] = rng.integers(0, MANY, int(wrong.sum()))
+    probabilities = rng.random((num_images, MANY)).astype(np.float32) * 0.5
+    probabilities[np.arange(num_images), guesses] = 1.0
+    return probabilities / probabilities.sum(axis=1, keepdims=True), labels
+
+
+def test_many_classes_keep_evaluation_json_small_and_summarised():
+    names = _many_class_names()
+    probabilities, labels = _many_class_predictions(3000)
+    summary = summarize(probabilities, labels, names)
+    assert "confusion_matrix" not in summary  # a million cells, mostly zeros
+    evaluation = {"classes": names, "val": summary}
+    assert len(json.dumps(evaluation)) < 400_000  # was 11 MB
+    pairs = confused_pairs(evaluation, "val", limit=50)
+    assert len(pairs) == 50 and pairs["count"].is_monotonic_decreasing
+    first = pairs.iloc[0]
+    assert (first["true"], first["predicted"]) == (
+        HOSTILE_CLASS,
+        "[Instructor login](https:evil.example)",
+    )
+    assert 0 < first["share"] <= 1
+    report = report_frame(evaluation, "val")
+    assert len(report) == MANY and "\u202e" not in "".join(report.index)
+    with pytest.raises(LayerLabError, match="too many for a confusion matrix"):
+        confusion_frame(evaluation, "val")
+
+
+def test_few_classes_keep_the_full_matrix_and_old_files_still_read():
+    probabilities, labels = np.eye(3, dtype=np.float32)[[0, 1, 2, 2]], np.array([0, 1, 2, 1])
+    summary = summarize(probabilities, labels, ["a", "b", "c"])
+    assert summary["confusion_matrix"] == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    evaluation = {"classes": ["a", "b", "c"], "val": summary}
+    frame = confusion_frame(evaluation)
+    assert len(frame) == 9 and frame["count"].sum() == 4
+    assert confused_pairs(evaluation).to_dict("records") == [
+        {"true": "b", "predicted": "c", "count": 1, "share": 0.5}
+    ]
+
+
+def _many_class_run(base) -> str:
+    """A copy of the tiny run whose dataset info, evaluation and predictions have MANY classes."""
+    path = copy_of_tiny_run(base)
+    with np.load(path / "predictions.npz") as saved:
+        arrays = dict(saved)
+    names = _many_class_names()
+    info = read_json(path / "dataset.json")
+    atomic_write_json(path / "dataset.json", {**info, "classes": names})
+    evaluation = {"classes": names}
+    for split in ("val", "test"):
+        if f"{split}_labels" in arrays:
+            probabilities, labels = _many_class_predictions(len(arrays[f"{split}_labels"]))
+            arrays[f"{split}_probabilities"], arrays[f"{split}_labels"] = probabilities, labels
+            evaluation[split] = summarize(probabilities, labels, names)
+    np.savez(path / "predictions.npz", **arrays)
+    atomic_write_json(path / "evaluation.json", evaluation)
+    return path.name
+
+
+def test_a_thousand_classes_show_a_table_of_the_most_confused_pairs(tmp_path_factory):
+    run_id = _many_class_run(tmp_path_factory.getbasetemp())
+    at = open_page("evaluate", attendee=OWNER)
+    assert not at.exception and not at.error
+    assert not any("confusion_" in c.proto.id for c in at.get("vega_lite_chart"))
+    assert "Most confused classes" in [s.value for s in at.subheader]
+    pairs, report = at.dataframe[0].value, at.dataframe[1].value
+    assert len(pairs) == 50 and list(pairs.columns[:3]) == ["true", "predicted", "count"]
+    assert len(report) == MANY and report["recall"].is_monotonic_increasing  # worst first
+    at.session_state[f"confused_{run_id}_val"] = {
+        "selection": {"rows": [0], "columns": [], "cells": []}
+    }
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert f"image(s) of {md(HOSTILE_CLASS)} predicted as {md(LINK_CLASS)}" in shown
+    assert md(HOSTILE_CLASS) == "\\!\\[x\\]\\(https\\:\\/\\/evil\\.example\\/p\\.png\\)"
+    assert "![x](" not in shown and "](https" not in shown

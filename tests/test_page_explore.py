@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from pages_support import INSTRUCTOR_CODE, id_for, key_for
 from streamlit.testing.v1 import AppTest
 
 from dlcore.dataset import Dataset, save_dataset
@@ -74,19 +75,21 @@ def test_imbalanced_and_tiny_classes_are_warned_about():
 def test_another_attendee_s_imported_dataset_cannot_be_explored():
     images = np.zeros((8, 6, 6, 1), np.uint8)
     labels = np.array([0, 1] * 4)
-    owner = {"owner": "ann"}
+    owner = {"owner": id_for("ann"), "owner_label": "ann"}
     save_dataset(Dataset("ann-set", ["a", "b"], images, labels, images, labels, manifest=owner))
-    for viewer in ("bob", ""):  # even by typing its name, or before giving a name
+    for viewer in ("bob", "", "ann"):  # even typing her name, in another browser
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
         at.session_state["attendee"] = viewer
+        at.query_params["who"] = "ann"
         at.session_state["dataset"] = "ann-set"
         at.switch_page("pages/explore.py").run()
         assert not at.exception
         assert "belongs to ann" in _texts(at.error) and not at.image
-    for viewer, code in (("ann", ""), ("bob", "let-me-in")):  # its owner, and the instructor
+    for viewer, code in (("ann", ""), ("bob", INSTRUCTOR_CODE)):  # its owner, the instructor
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-        at.secrets["instructor_code"] = "let-me-in"
+        at.secrets["instructor_code"] = INSTRUCTOR_CODE
         session = {"attendee": viewer, "dataset": "ann-set", "instructor_key": code}
+        session["attendee_key"] = key_for(viewer)
         for key, value in session.items():
             at.session_state[key] = value
         at.switch_page("pages/explore.py").run()

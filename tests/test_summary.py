@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dlcore import summary
+from dlcore.attendees import attendee_id
 from dlcore.spec import AugmentSpec, ConvBlock, DenseLayer, ModelSpec, preset_model
 
 
@@ -35,11 +36,23 @@ def test_durations_and_labels():
     assert summary.duration_seconds({"started": "2026-01-01T10:00:00"}) is None
     assert summary.format_seconds(65) == "1:05" and summary.format_seconds(3723) == "1:02:03"
     assert summary.format_seconds(None) == "" and summary.format_seconds(float("nan")) == ""
-    label = summary.run_label(
-        {"run_id": "r1", "owner": "ada", "dataset": "digits", "model": "lenet", "val_accuracy": 0.9}
-    )
+    status = {"run_id": "r1", "owner": "id-of-ada", "owner_label": "ada", "dataset": "digits"}
+    label = summary.run_label({**status, "model": "lenet", "val_accuracy": 0.9})
     assert label == "r1 · ada · digits · lenet · val 90.0%"
     assert summary.run_label({"run_id": "r2", "status": "queued"}).endswith("queued")
+
+
+def test_labels_show_the_owner_s_name_never_the_id_and_as_plain_text():
+    owner = attendee_id("k" * 32)
+    status = {"run_id": "r1", "owner": owner, "owner_label": "\u202eada", "dataset": "d\u2066"}
+    assert summary.run_label(status) == "r1 · ada · d · ? · ?"
+    assert summary.run_label({"run_id": "r2", "owner": owner, "owner_label": ""}).startswith(
+        "r2 · anonymous"
+    )
+    assert summary.run_label({"run_id": "r3", "owner": "bob"}).startswith("r3 · bob")  # old run
+    row = summary.runs_frame([{**status, "status": "failed\u202e"}]).iloc[0]
+    assert (row["owner"], row["dataset"], row["status"]) == ("ada", "d", "failed")
+    assert owner not in summary.runs_frame([status]).to_string()
 
 
 def test_runs_frame_without_runs_has_the_columns():

@@ -17,6 +17,7 @@ import pytest
 from pages_support import tiny_experiment
 
 from dlcore import jobs, worker
+from dlcore.limits import load_limits
 from dlcore.runs import read_status, record_worker, run_path
 
 keras = pytest.importorskip("keras")
@@ -93,6 +94,36 @@ def test_a_status_that_cannot_be_written_reads_interrupted_once_the_worker_ends(
     assert process.returncode == 1, stderr
     assert "could not write the run's status" in stderr
     assert '"status": "running"' in (path / "status.json").read_text()  # the last word written
-    final = read_status(run_id)
-    assert final["status"] == "interrupted"
-    assert "stopped unexpectedly" in final["message"]
+    final = read_status(run_id)  # derived on read: nothing could be written, nor is
+    assert final.status == "interrupted"
+    assert "stopped unexpectedly" in final.message
+    assert '"status": "running"' in (path / "status.json").read_text()
+
+
+def test_the_worker_checks_the_limits_again_on_the_data_it_loads(monkeypatch):
+    """A dataset re-imported bigger while the job waited in the queue: the network it would
+    build now is over max_model_params, so the job fails with the reason before training."""
+    import numpy as np
+
+    from dlcore.dataset import Dataset, save_dataset
+    from dlcore.spec import DataSpec, DenseLayer, Experiment, ModelSpec
+
+    def pets(side: int) -> Dataset:
+        x = np.zeros((8, side, side, 1), np.uint8)
+        y = np.repeat(np.arange(2), 4)
+        return Dataset("pets", ["cat", "dog"], x, y, x[:2], y[:2])
+
+    save_dataset(pets(8))
+    model = ModelSpec(preset="custom", conv_blocks=(), dense_layers=(DenseLayer(16),))
+    experiment = Experiment(data=DataSpec("pets"), model=model, owner="a-ann")
+    monkeypatch.setenv("LAYERLAB_MAX_MODEL_PARAMS", "5000")  # 8x8: 1,074 parameters
+    jobs.check_submission(experiment, load_limits())  # accepted as submitted
+    run_id = jobs.create_run(experiment)
+    save_dataset(pets(64))  # 64x64: 65,586 parameters
+    path = run_path(run_id)
+    record_worker(path, os.getpid())
+    assert worker.main([str(path)]) == 1
+    failed = jobs.status(run_id)
+    assert failed["status"] == "failed" and "65,586 parameters" in failed["message"]
+    assert "limit on this server is 5,000" in failed["message"]
+    assert not (path / "model.keras").exists() and not (path / "metrics.jsonl").exists()

@@ -1,0 +1,57 @@
+"""Plain text for anything a person typed or uploaded: names, class folders, file names, run ids.
+
+``plain`` keeps every letter, accent, CJK character and emoji, and takes out what can make a
+string lie about itself on someone else's screen: bidi controls (U+202E turns ``gpj.exe`` into
+``exe.jpg``), other control characters, line breaks, and lone surrogates that a file name with
+invalid UTF-8 leaves behind (they cannot even be sent to a browser). The CLI prints ``plain``
+text as is; pages put it into markdown through ``escape_markdown`` (``pages.common.md``).
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+
+# Embeddings, overrides and isolates; the left-to-right, right-to-left and Arabic letter marks.
+BIDI_CONTROLS = frozenset(
+    [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+    + ["\u200e", "\u200f", "\u061c"]
+)
+# Whitespace that would start a new line or paragraph; becomes one space.
+_BREAKS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _keep(char: str) -> str:
+    if char in _BREAKS:
+        return " "
+    if char in BIDI_CONTROLS:
+        return ""
+    category = unicodedata.category(char)
+    if category == "Cc":  # C0 and C1 controls (NUL, ESC, DEL...)
+        return ""
+    if category == "Cs":  # a lone surrogate (surrogateescape of a non-UTF-8 byte)
+        return "\ufffd"
+    return char
+
+
+def plain(text: object) -> str:
+    """``text`` as a string that shows as it reads: NFC-normalised, without bidi controls or
+    other control characters, line breaks turned into spaces. Idempotent."""
+    cleaned = "".join(_keep(char) for char in str(text))
+    return unicodedata.normalize("NFC", cleaned)
+
+
+# CommonMark lets a backslash escape each ASCII punctuation character. A hyphen only means
+# something at the start of a line (a list, a rule), so run ids and names read unescaped.
+_MARKUP = frozenset(string.punctuation) - {"-"}
+
+
+def escape_markdown(text: object) -> str:
+    """``plain(text)`` with every ASCII punctuation character backslash-escaped (a hyphen only
+    at the start), so that in Streamlit markdown links, images, ``:red[...]`` and
+    ``:material/...:`` directives, emoji shortcodes, ``$...$`` LaTeX, HTML, lists and headings
+    all show as the literal text. Not for code spans (backticks), where escapes show."""
+    # leading spaces would start a code block; markdown drops the rest of the spacing anyway
+    escaped = "".join("\\" + char if char in _MARKUP else char for char in plain(text).strip())
+    return "\\" + escaped if escaped.startswith("-") else escaped
