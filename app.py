@@ -33,6 +33,7 @@ PAGES = [
     st.Page("pages/evaluate.py", title="5 · Evaluate", icon=":material/analytics:"),
     st.Page("pages/classify.py", title="6 · Classify", icon=":material/center_focus_strong:"),
     st.Page("pages/experiments.py", title="7 · Experiments", icon=":material/table_chart:"),
+    st.Page("pages/instructor.py", title="Instructor", icon=":material/school:"),
 ]
 
 _sweep_scratch_once(str(data_home()))

@@ -33,7 +33,7 @@ def rss(field):
     for line in open("/proc/self/status"):
         if line.startswith(field):
             return int(line.split()[1]) / 1024
-from dlcore import LayerLabError, importer
+from dlcore import LayerLabError, importer, npz_import
 from dlcore.images import PrepSettings, prepare_image
 big = PrepSettings("color", 256, 256)
 small = PrepSettings("color", 32, 32)
@@ -45,7 +45,7 @@ try:
     elif case == "zip_29990":
         importer.import_zip(f"{files}/many.zip", "many", big); outcome = "imported"
     elif case == "npz_3000_4x4":
-        importer.import_npz(f"{files}/tiny.npz", "arrays", settings=big); outcome = "imported"
+        npz_import.import_npz(f"{files}/tiny.npz", "arrays", settings=big); outcome = "imported"
     elif case == "png_rgba":
         prepare_image(f"{files}/rgba.png", small); outcome = "prepared"
     elif case == "png_16bit":

@@ -34,7 +34,7 @@ def main() -> int:
         return 2
     os.environ.setdefault("LAYERLAB_HOME", tempfile.mkdtemp(prefix="layerlab-bench-"))
     from dlcore import jobs
-    from dlcore.importer import import_npz
+    from dlcore.npz_import import import_npz
     from dlcore.spec import preset_experiment
 
     started = time.monotonic()

@@ -7,7 +7,8 @@ two attendees, and knowing someone's name (or their id, from a file) does not ma
 
 The instructor code unlocks acting on other people's work. A placeholder, empty or short code
 never unlocks, and wrong guesses are rate limited per attendee and for the whole server (a file
-under the data directory, so new browser sessions and other server threads cannot reset it).
+under the data directory, so new browser sessions and other server threads cannot reset it);
+the server-wide pause never refuses the right code.
 """
 
 from __future__ import annotations
@@ -73,14 +74,21 @@ def clean_label(name: object) -> str:
     return " ".join(plain(name or "").split())[:MAX_LABEL].strip()
 
 
+INSTRUCTOR_LABEL, ANONYMOUS_LABEL = "instructor", "anonymous"
+
+
 def owner_label(record: dict) -> str:
-    """The name to show for the owner of a run status or dataset manifest: its label, "" for
-    the instructor's shared things; never the owner id. Older records kept the name as owner."""
+    """The one name shown for the owner of a run status or dataset manifest: its label, else
+    "instructor" for things without an owner (made by the instructor or the CLI), else
+    "anonymous" for an attendee who typed no name; never the owner id. Older records kept the
+    typed name as the owner."""
     label = clean_label(record.get("owner_label") or "")
     owner = str(record.get("owner") or "")
-    if label or not owner:
+    if label:
         return label
-    return "anonymous" if is_attendee_id(owner) else clean_label(owner)
+    if not owner:
+        return INSTRUCTOR_LABEL
+    return (not is_attendee_id(owner) and clean_label(owner)) or ANONYMOUS_LABEL
 
 
 def _profile(attendee: str) -> Path:
@@ -109,7 +117,7 @@ def read_label(attendee: str) -> str:
 def may_change(owner: str, actor: str, instructor: bool = False) -> bool:
     """May ``actor`` cancel or delete something owned by ``owner``? Its owner and the
     instructor may; things without an owner (the instructor's) only the instructor."""
-    return instructor or (bool(owner) and is_attendee_id(actor) and owner == actor)
+    return instructor or (bool(owner) and owner == actor)
 
 
 def may_see(owner: str, viewer: str, instructor: bool = False) -> bool:
@@ -201,9 +209,13 @@ def _read_book(path: Path, now: float) -> dict:
 def try_instructor_code(given: str, expected: str, attendee: str, now: float | None = None) -> None:
     """Check a typed instructor code; return when it unlocks instructor mode.
 
-    Raises a LayerLabError that says what to do when the configured code cannot be used, when
-    the code is wrong (how many tries are left), or ``InstructorLocked`` while too many wrong
-    codes (by this attendee, or by everyone together) pause the checks. ``now``: for tests."""
+    Raises a LayerLabError that says what to do when the configured code cannot be used or
+    the code is wrong (how many tries are left), and ``InstructorLocked`` while this browser
+    is paused for its wrong codes: then even the right code waits, for this browser only.
+    Wrong codes from everyone together pause the server: while it is paused, one wrong code
+    locks its browser out at once (so new browser sessions buy one guess each, and each lock
+    doubles), but the right code still unlocks: nobody can lock the instructor out. ``now``:
+    for tests."""
     problem = code_problem(expected)
     if problem:
         raise LayerLabError(problem[0].upper() + problem[1:])
@@ -212,7 +224,7 @@ def try_instructor_code(given: str, expected: str, attendee: str, now: float | N
     with file_lock("instructor-guesses"), disk_full_as_error("checking the instructor code"):
         book = _read_book(path, now)
         mine, server = book.setdefault(f"id:{attendee}", {}), book.setdefault("server", {})
-        wait = max(_pause(mine, now), _pause(server, now))
+        wait = _pause(mine, now)
         if wait > 0:
             raise InstructorLocked(
                 f"Too many wrong instructor codes: wait {format_wait(wait)} and try again."
@@ -221,10 +233,12 @@ def try_instructor_code(given: str, expected: str, attendee: str, now: float | N
             book.pop(f"id:{attendee}", None)
             atomic_write_json(path, book)
             return
+        if _pause(server, now) > 0:  # a paused server gives each browser one wrong guess
+            mine["wrong"] = max(int(mine.get("wrong", 0)), MAX_WRONG_PER_ATTENDEE - 1)
         _record_wrong(mine, now, MAX_WRONG_PER_ATTENDEE, FIRST_PAUSE_S["attendee"])
         _record_wrong(server, now, MAX_WRONG_ON_SERVER, FIRST_PAUSE_S["server"])
         atomic_write_json(path, book)
-    wait = max(_pause(mine, now), _pause(server, now))
+    wait = _pause(mine, now) or _pause(server, now)
     if wait > 0:
         raise InstructorLocked(
             f"That is not the instructor code. Too many wrong codes: wait {format_wait(wait)} "

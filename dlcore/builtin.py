@@ -11,17 +11,18 @@ from __future__ import annotations
 import math
 import os
 import socket
-import sys
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dlcore import LayerLabError
-from dlcore.dataset import (
+from dlcore import LayerLabError, attendees
+from dlcore.backend import keep_caches_in_data_dir
+from dlcore.dataset import (  # noqa: F401 - check_access, PrivateDataset: jobs.py's old path
     Dataset,
     DatasetNotFound,
-    delete_prepared,
+    PrivateDataset,
+    check_access,
     list_prepared,
     load_prepared,
     read_manifest,
@@ -30,8 +31,7 @@ from dlcore.dataset import (
 )
 from dlcore.images import PrepSettings
 from dlcore.limits import load_limits
-from dlcore.storage import NAME_PATTERN, cache_dir, check_name, datasets_dir, file_lock
-from dlcore.text import plain
+from dlcore.storage import cache_dir, check_name, datasets_dir, file_lock
 
 DIGITS = [str(i) for i in range(10)]
 SHAPES = ["circle", "square", "triangle", "cross", "star"]
@@ -114,86 +114,6 @@ def list_datasets(owner: str | None = None) -> list[dict]:
     return rows
 
 
-class PrivateDataset(LayerLabError):
-    """An attendee asked for another attendee's imported dataset. ``owner_label`` is the name
-    the owner typed (a display label); the owner's id is never put in the message."""
-
-    def __init__(self, message: str, owner: str, owner_label: str = "") -> None:
-        super().__init__(message)
-        self.owner = owner
-        self.owner_label = owner_label
-
-
-def check_access(name: str, owner: str, instructor: bool = False) -> None:
-    """Refuse (PrivateDataset) to open another attendee's imported dataset: the images people
-    upload stay theirs. Built-ins and imports without an owner are open to everyone, and the
-    instructor opens every dataset. Unknown names pass: loading them reports the problem."""
-    manifest = read_manifest(name) if isinstance(name, str) and NAME_PATTERN.match(name) else None
-    holder = str((manifest or {}).get("owner", ""))
-    if instructor or not holder or holder == owner:
-        return
-    label = plain(str((manifest or {}).get("owner_label", ""))) or "another attendee"
-    raise PrivateDataset(
-        f"The dataset {name!r} belongs to {label}: the images people upload stay private. "
-        "Choose a built-in dataset or import your own on the Data page.",
-        owner=holder,
-        owner_label=label,
-    )
-
-
-def runs_using(name: str) -> list[str]:
-    """Ids of the runs whose experiment trained (or will train) on the dataset ``name``."""
-    from dlcore import runs  # the runs layer sits above the data layer: imported when asked
-
-    used = []
-    for run_id in runs.list_run_ids():
-        try:
-            if runs.read_spec(run_id).data.dataset == name:
-                used.append(run_id)
-        except (LayerLabError, ValueError, TypeError, KeyError, AttributeError, OSError):
-            continue  # a damaged or vanished run: its own page says so
-    return used
-
-
-def _active(run_id: str) -> bool:
-    from dlcore import runs
-
-    try:
-        status = runs.read_status(run_id)
-    except (LayerLabError, ValueError, TypeError, OSError):
-        return False
-    state = status.get("status") if isinstance(status, dict) else getattr(status, "status", "")
-    return state in ("queued", "running")
-
-
-def delete_dataset(name: str, owner: str = "", instructor: bool = False) -> None:
-    """Delete an imported dataset: its owner may (``owner`` is the attendee id), and the
-    instructor (the CLI) may delete any. Refused while a queued or running job uses it;
-    finished runs keep their classes and model, so they still evaluate and classify."""
-    from dlcore.importer import one_writer
-
-    check_name(name, "dataset name")
-    manifest = read_manifest(name)
-    if manifest is None:
-        raise DatasetNotFound(f"No dataset named {name!r}; `dlcore datasets` lists them.")
-    if not instructor:
-        if name in BUILTINS or manifest.get("builtin"):
-            raise LayerLabError(f"{name!r} is a built-in dataset; only the instructor removes it.")
-        if not owner or manifest.get("owner", "") != owner:
-            raise LayerLabError(
-                f"The dataset {name!r} is not yours to delete; only the attendee who imported it "
-                "(or the instructor) can delete it."
-            )
-    with one_writer(name):
-        busy = [run_id for run_id in runs_using(name) if _active(run_id)]
-        if busy:
-            raise LayerLabError(
-                f"Job(s) {', '.join(busy[:3])} are queued or training on {name!r}; cancel them "
-                "or wait for them to finish, then delete the dataset."
-            )
-        delete_prepared(name)
-
-
 def _row(name: str, info: dict, status: str, builtin: bool) -> dict:
     return {
         "name": name,
@@ -205,7 +125,7 @@ def _row(name: str, info: dict, status: str, builtin: bool) -> dict:
         "builtin": builtin,
         "status": status,
         "owner": info.get("owner", ""),
-        "owner_label": plain(str(info.get("owner_label", ""))),
+        "owner_label": attendees.owner_label(info),
     }
 
 
@@ -346,8 +266,7 @@ def _check_network(name: str) -> None:
 
 
 def _import_keras() -> Any:
-    if "keras" not in sys.modules:  # keras reads KERAS_HOME once, when first imported
-        os.environ["KERAS_HOME"] = str(cache_dir() / "keras")
+    keep_caches_in_data_dir()  # keras reads KERAS_HOME once, when first imported
     import keras
 
     return keras

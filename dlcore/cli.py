@@ -40,7 +40,8 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
 
 
 def cmd_datasets(args) -> int:
-    from dlcore.builtin import delete_dataset, list_datasets
+    from dlcore.builtin import list_datasets
+    from dlcore.usage import delete_dataset
 
     if args.delete:
         delete_dataset(args.delete, instructor=True)  # the CLI is the instructor's
@@ -73,6 +74,13 @@ def _progress(done: int, total: int, message: str) -> None:
     print(f"\r{done}/{total} {message[:60]:<60}", end=end, file=sys.stderr, flush=True)
 
 
+def _owner_arguments(p: argparse.ArgumentParser) -> None:
+    """``--owner ID`` and ``--label NAME``: whose import or run it is, and the name shown."""
+    help_owner = "attendee id (a-..., as `dlcore jobs` lists it); default: shared"
+    p.add_argument("--owner", default="", help=help_owner)
+    p.add_argument("--label", default="", help="the owner's name as pages show it")
+
+
 def _owner(text: str) -> str:
     """An attendee id for ``--owner`` ("" = shared by everyone); a typed name is no identity."""
     if text and not is_attendee_id(text):
@@ -84,14 +92,16 @@ def _owner(text: str) -> str:
 
 
 def cmd_import(args) -> int:
-    from dlcore import importer
+    from dlcore import importer, npz_import
     from dlcore.images import PrepSettings
+    from dlcore.usage import runs_using
 
     source = Path(args.path)
     if not source.exists():
         raise LayerLabError(f"{source} does not exist; give a folder, a .zip or an .npz file.")
     common = {"val_percent": args.val_percent, "test_percent": args.test_percent}
     common["owner"], common["owner_label"] = _owner(args.owner), clean_label(args.label)
+    common["in_use"] = runs_using  # a name that runs trained on is never imported again
     if source.suffix.lower() == ".npz":
         settings = None
         if args.size or args.grayscale:
@@ -99,7 +109,7 @@ def cmd_import(args) -> int:
             mode = "grayscale" if args.grayscale else "color"
             settings = PrepSettings(mode, width, height, args.resize)
         common.pop("test_percent")  # an .npz brings its own test split (x_test, y_test)
-        dataset = importer.import_npz(source, args.name, settings=settings, **common)
+        dataset = npz_import.import_npz(source, args.name, settings=settings, **common)
     else:
         width, height = args.size or (32, 32)
         mode = "grayscale" if args.grayscale else "color"
@@ -147,6 +157,9 @@ def cmd_train(args) -> int:
         experiment = replace(experiment, owner=_owner(args.owner))
     started = time.monotonic()
     run_id = jobs.submit(experiment, instructor=True, owner_label=clean_label(args.label))
+    if args.detach:  # for scripts: the id alone, on stdout; `dlcore wait` follows it
+        print(json.dumps({"run_id": run_id}) if args.json else run_id)
+        return 0
     print(f"run {run_id} submitted", file=sys.stderr)
     shown = {"epoch": 0}
 
@@ -194,6 +207,26 @@ def cmd_train(args) -> int:
     return 0 if final.get("status") == "completed" else 1
 
 
+def cmd_wait(args) -> int:
+    """Wait for every run (``--timeout`` seconds for all together), print their final records;
+    0 when all completed, 1 otherwise (failed, cancelled, or still going at the timeout)."""
+    from dlcore import jobs
+
+    for run_id in args.runs:
+        jobs.status(run_id)  # an unknown run id is refused before any waiting
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    finals = []
+    for run_id in args.runs:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        finals.append(jobs.wait(run_id, timeout=left))
+    if args.json:
+        print(json.dumps(finals, default=str))
+    else:
+        for final in finals:
+            print(plain(f"{final['run_id']}: {final.get('status')} - {final.get('message')}"))
+    return 0 if all(final.get("status") == "completed" for final in finals) else 1
+
+
 def cmd_jobs(args) -> int:
     from dlcore import jobs
 
@@ -203,8 +236,8 @@ def cmd_jobs(args) -> int:
     elif not rows:
         print("no runs yet: start one with `dlcore train`")
     else:
-        columns = ["run_id", "status", "owner_label", "owner", "dataset", "model", "val_accuracy"]
-        _print_table(rows, columns)
+        columns = ["run_id", "status", "queue_position", "owner_label", "owner", "dataset"]
+        _print_table(rows, [*columns, "model", "val_accuracy"])
     return 0
 
 
@@ -297,14 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-percent", type=float, default=0.0)
     p.add_argument("--min-per-class", type=int, default=2)
     p.add_argument("--max-per-class", type=int, default=0)
-    p.add_argument(
-        "--owner",
-        default="",
-        help="attendee id (a-..., as `dlcore jobs` lists it); default: shared",
-    )
-    p.add_argument("--label", default="", help="the owner's name as pages show it")
+    _owner_arguments(p)
     p.set_defaults(func=cmd_import)
-    p = sub.add_parser("train", help="train a preset network and wait for it")
+    p = sub.add_parser("train", help="train a preset network and wait for it (or --detach)")
     p.add_argument("--dataset", default="mnist-sample")
     p.add_argument("--model", default="lenet", choices=("mlp", "lenet", "cnn3", "vgg-bn"))
     p.add_argument("--spec", help="a JSON Experiment file instead of --model")
@@ -313,14 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer")
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument(
-        "--owner",
-        default="",
-        help="attendee id (a-..., as `dlcore jobs` lists it); default: shared",
-    )
-    p.add_argument("--label", default="", help="the owner's name as pages show it")
+    _owner_arguments(p)
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--detach", action="store_true", help="print the run id at once; `dlcore wait` follows"
+    )
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("wait", help="wait for runs to finish and print their final records")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--timeout", type=float, help="seconds for all of them (default: no limit)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_wait)
     p = sub.add_parser("jobs", help="list runs and their status")
     p.add_argument("--owner")
     p.add_argument("--json", action="store_true")

@@ -74,9 +74,12 @@ def _rounded(scores):
     return round(float(scores), 4)
 
 
-def evaluate_model(model, dataset: Dataset, path: Path, batch_size: int = 256) -> dict:
+def evaluate_model(
+    model, dataset: Dataset, path: Path, batch_size: int = 256, *, record_status: bool = True
+) -> dict:
     """Run the model on the validation and test splits; write evaluation.json and
-    predictions.npz into the run directory ``path``."""
+    predictions.npz into the run directory ``path``. The worker (``record_status``) also
+    records the scores in the run's status; a page evaluating a stopped run never writes it."""
     results: dict = {"classes": dataset.classes}
     arrays = {}
     for split in EVAL_SPLITS:
@@ -90,6 +93,8 @@ def evaluate_model(model, dataset: Dataset, path: Path, batch_size: int = 256) -
         arrays[f"{split}_labels"] = np.asarray(y, dtype=np.int32)
     with disk_full_as_error("saving the run's evaluation"):
         write_evaluation(path, results, arrays)
+        if not record_status:
+            return results
         write_status(
             path,
             val_accuracy=results["val"]["accuracy"],
@@ -152,7 +157,7 @@ def evaluate_run(run_id: str) -> dict:
             f"Dataset {dataset.name!r} changed since run {run_id} trained on it; it cannot be "
             "evaluated on the new data."
         )
-    return evaluate_model(model, dataset, path)
+    return evaluate_model(model, dataset, path, record_status=False)  # status: the worker's
 
 
 def load_predictions(run_id: str, split: str = "val") -> tuple[np.ndarray, np.ndarray]:
@@ -191,18 +196,6 @@ def cell_examples(run_id: str, true: str, predicted: str, split: str = "val") ->
     frame = predictions_frame(run_id, split)
     chosen = frame[(frame["true"] == true) & (frame["predicted"] == predicted)]
     return chosen.sort_values("confidence", ascending=False, kind="stable")
-
-
-def extremes_per_class(run_id: str, split: str = "val") -> pd.DataFrame:
-    """Per true class: the most confident right and the most confident wrong example."""
-    frame = predictions_frame(run_id, split).sort_values("confidence", ascending=False)
-    rows = []
-    for _name, group in frame.groupby("true", sort=False):
-        for correct, label in ((True, "most confident right"), (False, "most confident wrong")):
-            picked = group[group["correct"] == correct].head(1)
-            if len(picked):
-                rows.append(picked.assign(kind=label))
-    return pd.concat(rows) if rows else frame.head(0).assign(kind=[])
 
 
 def class_names(evaluation: dict) -> list[str]:

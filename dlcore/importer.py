@@ -1,5 +1,5 @@
-"""Turning a learner's images into a prepared dataset: a folder, a ZIP, a browser folder upload
-or a Keras-style ``.npz``.
+"""Turning a learner's images into a prepared dataset: a folder, a ZIP or a browser folder
+upload (``dlcore.npz_import``: a Keras-style ``.npz``).
 
 ``dlcore.folders`` reads the class-folder layouts; ``dlcore.unpack`` unpacks ZIPs, uploads and
 ``.npz`` files safely into a scratch folder that is always removed. Bad files are skipped and
@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from dlcore import LayerLabError
-from dlcore.builtin import BUILTINS, clean_images, clean_labels, runs_using
+from dlcore.attendees import clean_label
+from dlcore.builtin import BUILTINS
 from dlcore.dataset import (
     SPLITS,
     Dataset,
@@ -44,12 +46,17 @@ from dlcore.folders import (
 from dlcore.images import ImageError, PrepSettings, prepare_image
 from dlcore.limits import Limits, load_limits
 from dlcore.storage import check_name, data_home, dir_size, subdir
-from dlcore.text import plain as plain_label
 from dlcore.unpack import BOMB_MIN_BYTES as BOMB_MIN_BYTES
 from dlcore.unpack import BOMB_RATIO as BOMB_RATIO
 from dlcore.unpack import IGNORED_NAMES as IGNORED_NAMES
 from dlcore.unpack import MB as MB
-from dlcore.unpack import extract_zip, npz_shapes, open_zip, read_npz, scratch, write_files
+from dlcore.unpack import (
+    extract_zip,
+    open_zip,
+    scratch,
+    stream_size,
+    write_streams,
+)
 
 MAX_SKIPPED_LISTED = 200
 BATCH = 64  # images decoded per round of the thread pool: bounds the prepared images in memory
@@ -159,15 +166,18 @@ def _prepare_folder(
                 arrays[split] = (np.asarray(found, dtype=np.int64), y)
                 _check_counts(classes, y, min_per_class if split == "train" else 1, split)
             splits = _make_splits(arrays, val_percent, test_percent, seed)
-            info = _manifest(name, settings.to_dict(), skipped, source or top.name)
+            info = source_manifest(name, settings.to_dict(), skipped, source or top.name)
             save_rows(name, classes, {**info, **(manifest or {})}, rows, splits, root)
         finally:
             rows.close()
 
 
-def check_budget(count: int, shape: tuple[int, int, int], limits: Limits) -> None:
+def check_budget(
+    count: int, shape: tuple[int, int, int], limits: Limits, unpacked_bytes: int = 0
+) -> None:
     """Refuse, before anything is decoded or allocated, an import of ``count`` images of
-    ``shape`` (H, W, C) that is too many images, too much prepared data or too much disk."""
+    ``shape`` (H, W, C) that is too many images, too much prepared data or too much disk
+    (``unpacked_bytes``: what a ZIP or an upload writes to scratch first)."""
     limit = min(limits.max_images_per_dataset, limits.max_files_per_import)
     if count > limit:
         raise LayerLabError(
@@ -182,10 +192,11 @@ def check_budget(count: int, shape: tuple[int, int, int], limits: Limits) -> Non
             "import; choose a smaller width and height, grayscale, or fewer images per class."
         )
     used = dir_size(data_home())
-    if used + 2 * size > limits.max_disk_gb * 1e9:  # staging copy + the dataset itself
+    needed = 2 * size + unpacked_bytes  # unpacked files + staging copy + the dataset itself
+    if used + needed > limits.max_disk_gb * 1e9:
         raise LayerLabError(
             f"The lab's data directory uses {used / 1e9:.1f} GB and this import needs "
-            f"{2 * size / 1e9:.2f} GB more, over the limit of {limits.max_disk_gb} GB; delete "
+            f"{needed / 1e9:.2f} GB more, over the limit of {limits.max_disk_gb} GB; delete "
             "datasets or runs you no longer need, or ask the instructor for more space."
         )
 
@@ -205,7 +216,8 @@ def _make_splits(arrays: dict, val_percent: float, test_percent: float, seed: in
     return result
 
 
-def _manifest(name: str, settings: dict, skipped: list[dict], source: str) -> dict:
+def source_manifest(name: str, settings: dict, skipped: list[dict], source: str) -> dict:
+    """The manifest fields every import writes: title, source, settings and skipped files."""
     listed = skipped[:MAX_SKIPPED_LISTED]
     if len(skipped) > MAX_SKIPPED_LISTED:
         listed.append({"file": "...", "reason": f"and {len(skipped) - len(listed)} more"})
@@ -224,11 +236,15 @@ def dataset_from_folder(path: str | Path, name: str, settings: PrepSettings, **o
         return dataset
 
 
+InUse = Callable[[str], list[str]]  # dataset name -> ids of the runs that trained on it
+
+
 @contextlib.contextmanager
-def one_writer(name: str, owner: str | None = None) -> Iterator[None]:
+def one_writer(name: str, owner: str | None = None, in_use: InUse | None = None) -> Iterator[None]:
     """Hold the writer lock of dataset ``name`` from the ownership check (when ``owner`` is
     given) to the save or delete: a second import of the same name at the same time is refused
-    at once, never interleaved."""
+    at once, never interleaved. ``in_use`` (``dlcore.usage.runs_using``: the data layer never
+    reads runs) names the runs that trained on ``name``; any refuses the import."""
     check_name(name, "dataset name")
     with open(subdir("locks") / f"dataset-{name}.lock", "a") as handle:
         try:
@@ -240,33 +256,33 @@ def one_writer(name: str, owner: str | None = None) -> Iterator[None]:
             ) from None
         try:
             if owner is not None:
-                _check_target(name, owner)
+                _check_target(name, owner, in_use)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _check_target(name: str, owner: str) -> None:
+def _check_target(name: str, owner: str, in_use: InUse | None) -> None:
     """Refuse names of built-ins, of datasets another person owns, and of datasets that runs
-    were trained on (re-importing would change the data under them)."""
+    trained on, even deleted ones (new images would appear under those runs)."""
     existing = read_manifest(name)
     if name in BUILTINS or (existing and existing.get("builtin")):
         raise LayerLabError(f"{name!r} is the name of a built-in dataset; choose another name.")
-    if existing is None:
-        return
-    if existing.get("owner", "") != owner:
+    if existing is not None and existing.get("owner", "") != owner:
         raise LayerLabError(f"A dataset named {name!r} already exists; choose another name.")
-    used = runs_using(name)
+    used = in_use(name) if in_use is not None else []
     if used:
         shown = ", ".join(used[:3]) + (f" and {len(used) - 3} more" if len(used) > 3 else "")
         raise LayerLabError(
-            f"Run(s) {shown} trained on the dataset {name!r}: importing it again would change "
-            "the data under them. Choose a new dataset name, or delete those runs first."
+            f"Run(s) {shown} trained on a dataset named {name!r}: importing under that name "
+            "would change the data under them. Choose a new dataset name, or delete those "
+            "runs first."
         )
 
 
-def _imported(name: str, owner: str, owner_label: str) -> dict:
-    return {"builtin": False, "owner": owner, "owner_label": plain_label(owner_label)}
+def owner_fields(owner: str, owner_label: str) -> dict:
+    """The manifest fields of an import: not a built-in, its owner id and display label."""
+    return {"builtin": False, "owner": owner, "owner_label": clean_label(owner_label)}
 
 
 def import_folder(
@@ -276,6 +292,7 @@ def import_folder(
     *,
     owner: str = "",
     owner_label: str = "",
+    in_use: InUse | None = None,
     **options: Any,
 ) -> Dataset:
     """Import one sub-folder of images per class (searched recursively), or ``train/`` with
@@ -283,9 +300,11 @@ def import_folder(
 
     ``options``: ``val_path``, ``val_percent``, ``test_percent``, ``min_per_class``,
     ``max_per_class`` (0: no cap), ``seed`` (missing splits are carved from train, stratified)
-    and ``progress(done, total, message)``. ``owner`` is the attendee id (``""``: shared)."""
-    with one_writer(name, owner):
-        extra = _imported(name, owner, owner_label)
+    and ``progress(done, total, message)``. ``owner`` is the attendee id (``""``: shared);
+    ``in_use`` names the runs that used ``name`` (pages and the CLI pass
+    ``dlcore.usage.runs_using``), which refuse the import."""
+    with one_writer(name, owner, in_use):
+        extra = owner_fields(owner, owner_label)
         _prepare_folder(path, name, settings, manifest=extra, **options)
     return load_prepared(name)
 
@@ -306,7 +325,9 @@ def _unpacked_zip(source, settings: PrepSettings) -> Iterator[tuple[Path, list[d
         # the member count bounds the images: refuse before writing a single file
         members = archive.infolist()
         images = sum(Path(i.filename).suffix.lower() in IMAGE_EXTENSIONS for i in members)
-        check_budget(images, (settings.height, settings.width, settings.channels), limits)
+        unpacked = sum(i.file_size for i in members)
+        shape = (settings.height, settings.width, settings.channels)
+        check_budget(images, shape, limits, unpacked)
         yield root, extract_zip(archive, root, limits), label
 
 
@@ -317,138 +338,39 @@ def import_zip(
     *,
     owner: str = "",
     owner_label: str = "",
+    in_use: InUse | None = None,
     **options: Any,
 ) -> Dataset:
     """Import a ZIP of class folders (optionally inside one wrapper folder, optionally split
     into train/ val|validation/ test/); same options as ``import_folder``."""
-    with one_writer(name, owner), _unpacked_zip(source, settings) as (root, skipped, label):
-        extra = _imported(name, owner, owner_label)
+    with one_writer(name, owner, in_use), _unpacked_zip(source, settings) as (root, skipped, label):
+        extra = owner_fields(owner, owner_label)
         opts = dict(options, skipped=skipped, source=label, manifest=extra)
         _prepare_folder(root, name, settings, **opts)
     return load_prepared(name)
 
 
 def import_files(
-    files: list[tuple[str, bytes]],
+    files: Sequence[tuple[str, bytes | BinaryIO]],
     name: str,
     settings: PrepSettings,
     *,
     owner: str = "",
     owner_label: str = "",
+    in_use: InUse | None = None,
     **options: Any,
 ) -> Dataset:
-    """Import a browser folder upload: ``(relative path, bytes)`` pairs; options as
-    ``import_folder``."""
-    with one_writer(name, owner), scratch() as root:
+    """Import a browser folder upload: ``(relative path, bytes or file-like)`` pairs, streamed
+    to a scratch folder (at most ``max_upload_mb`` in all); options as ``import_folder``."""
+    streams = [(p, io.BytesIO(f) if isinstance(f, bytes) else f) for p, f in files]
+    with one_writer(name, owner, in_use), scratch() as root:
         limits = load_limits()
-        images = sum(Path(p).suffix.lower() in IMAGE_EXTENSIONS for p, _ in files)
-        check_budget(images, (settings.height, settings.width, settings.channels), limits)
-        skipped = write_files(files, root, limits)
-        extra = _imported(name, owner, owner_label)
+        images = sum(Path(p).suffix.lower() in IMAGE_EXTENSIONS for p, _ in streams)
+        unpacked = sum(stream_size(f) for _, f in streams)
+        shape = (settings.height, settings.width, settings.channels)
+        check_budget(images, shape, limits, unpacked)
+        skipped = write_streams(streams, root, limits)
+        extra = owner_fields(owner, owner_label)
         opts = dict(options, skipped=skipped, source="folder upload", manifest=extra)
         _prepare_folder(root, name, settings, **opts)
     return load_prepared(name)
-
-
-def import_npz(
-    source: bytes | str | Path,
-    name: str,
-    *,
-    settings: PrepSettings | None = None,
-    val_percent: float = 20.0,
-    owner: str = "",
-    owner_label: str = "",
-    classes: list[str] | None = None,
-) -> Dataset:
-    """Import Keras-layout arrays (x_train, y_train[, x_test, y_test]); ``settings`` resizes
-    or recolours every image with ``prepare_image``, else they are kept as they are. The count
-    and size are checked from the arrays' headers before any image is loaded or resized."""
-    with one_writer(name, owner):
-        limits = load_limits()
-        shapes = npz_shapes(source, limits)
-        count = sum(shapes[k][0][0] for k in ("x_train", "x_test") if k in shapes)
-        image = shapes["x_train"][0][1:]
-        shape = (
-            (settings.height, settings.width, settings.channels)
-            if settings is not None
-            else (*image[:2], image[2] if len(image) > 2 else 1)
-        )
-        check_budget(count, tuple(int(v) for v in shape), limits)
-        arrays = read_npz(source)
-        label = "uploaded .npz" if isinstance(source, bytes) else Path(source).name
-        extra = _imported(name, owner, owner_label)
-        save_npz_arrays(name, arrays, settings, classes, val_percent, label, extra, limits)
-    return load_prepared(name)
-
-
-def save_npz_arrays(
-    name: str,
-    arrays: dict[str, np.ndarray],
-    settings: PrepSettings | None,
-    classes: list[str] | None,
-    val_percent: float,
-    source: str,
-    extra: dict,
-    limits: Limits,
-) -> None:
-    """Check Keras-layout arrays, prepare them image by image into rows and save them: the
-    arrays are never copied whole (no float copy, no resized stack, no split copies)."""
-    x_train = clean_images(arrays["x_train"][:1], "x_train")  # shape and type of one image
-    y = clean_labels(arrays["y_train"], len(arrays["x_train"]), "y_train")
-    parts = [("x_train", arrays["x_train"])]
-    y_test = None
-    if "x_test" in arrays or "y_test" in arrays:
-        if "x_test" not in arrays or "y_test" not in arrays:
-            raise LayerLabError("Give both x_test and y_test, or neither.")
-        x_test = clean_images(arrays["x_test"][:1], "x_test")
-        y_test = clean_labels(arrays["y_test"], len(arrays["x_test"]), "y_test")
-        parts.append(("x_test", arrays["x_test"]))
-        if x_test.shape[1:] != x_train.shape[1:] and settings is None:
-            raise LayerLabError(
-                f"x_test images have shape {arrays['x_test'].shape[1:]} but x_train images "
-                f"{arrays['x_train'].shape[1:]}; give both splits images of the same size."
-            )
-    top = int(max(y.max(initial=0), 0 if y_test is None else y_test.max(initial=0))) + 1
-    names = [str(i) for i in range(top)] if classes is None else [str(c) for c in classes]
-    if len(names) < top:
-        raise LayerLabError(
-            f"Labels go up to {top - 1} but only {len(names)} class names given; give one name "
-            "per class."
-        )
-    check_num_classes(names, source, [], limits.max_classes_per_import)
-    shape = (
-        (settings.height, settings.width, settings.channels)
-        if settings is not None
-        else x_train.shape[1:]
-    )
-    with scratch() as work:
-        rows = RowFile(work / "images.u8", shape)
-        try:
-            for key, x in parts:
-                for chunk in _uint8_chunks(x, key):
-                    for image in chunk:
-                        rows.append(image if settings is None else prepare_image(image, settings))
-            count = len(arrays["x_train"])
-            splits = stratified_split(np.arange(count), y, val_percent, 0.0, 0)
-            if y_test is not None:
-                splits["test"] = (np.arange(count, rows.count), y_test)
-            mode = "grayscale" if shape[2] == 1 else "color"
-            prep = (settings or PrepSettings(mode, width=shape[1], height=shape[0])).to_dict()
-            manifest = {**_manifest(name, prep, [], source), **extra, "digits": False}
-            save_rows(name, names, manifest, rows, splits)
-        finally:
-            rows.close()
-
-
-def _uint8_chunks(x: np.ndarray, what: str, size: int = 1024) -> Iterator[np.ndarray]:
-    """Images as uint8 (N, H, W, 1|3) in chunks, scaled by the range of the whole array (found
-    without a float copy of it)."""
-    scale = None
-    if x.dtype != np.uint8:
-        low, high = x.min(), x.max()
-        clean_images(np.array([low, high], dtype=x.dtype).reshape(2, 1, 1, 1), what)  # range
-        scale = 255.0 if float(high) <= 1.0 and np.issubdtype(x.dtype, np.floating) else 1.0
-    for first in range(0, len(x), size):
-        chunk = x[first : first + size]
-        chunk = chunk[..., None] if chunk.ndim == 3 else chunk
-        yield chunk if scale is None else np.rint(chunk.astype(np.float32) * scale).astype(np.uint8)

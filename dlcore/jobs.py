@@ -1,14 +1,16 @@
 """Training jobs: submit, queue, watch, cancel and delete.
 
-Each job is one OS process (``python -m dlcore.worker RUN_DIR``) started in its own session, so
-a web page can start it, reload and reattach, and a restarted web server leaves it running. Jobs
-wait in a first-come queue for one of a few slots (file locks that the kernel releases if a worker
-dies), one per GPU or one on a CPU-only machine by default.
+A submitted job is a queued run directory; the data directory's scheduler (``dlcore.scheduler``,
+started on demand in its own session, so a restarted web server leaves it and its jobs running)
+starts queued jobs in the fair queue's order (round robin across attendees) as the machine has
+room, each in a process of its own forked from a parent with Keras already imported. Waiting
+jobs are only files: nothing runs for them until they start.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,18 +18,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from dlcore import LayerLabError
+from dlcore import LayerLabError, scheduler
+from dlcore.attendees import may_change
+from dlcore.fairqueue import fair_order, next_round, place
 from dlcore.limits import Limits, load_limits
 from dlcore.records import RunStatus
 from dlcore.runs import (
     ACTIVE,
-    LOG,
-    queued_runs,
+    DAMAGED,
+    METRICS,
     read_all_statuses,
     read_metric_rows,
     read_spec,
     read_status,
-    record_worker,
     remove_run,
     request_cancel,
     run_path,
@@ -36,7 +39,6 @@ from dlcore.runs import (
 from dlcore.spec import Experiment
 from dlcore.storage import (
     NAME_PATTERN,
-    cache_dir,
     data_home,
     dir_size,
     file_lock,
@@ -55,28 +57,31 @@ def _new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
 
 
-def check_submission(experiment: Experiment, limits: Limits, instructor: bool = False) -> None:
-    """Refuse, before anything starts, a job the server cannot or should not run. The job
-    counts are checked by ``submit``, under the lock that also creates the run."""
+def check_submission(experiment: Experiment, limits: Limits, instructor: bool = False) -> float:
+    """Refuse, before anything starts, a job the server cannot or should not run; return its
+    estimated training memory (MB). The job counts are checked by ``submit``, under the lock
+    that also creates the run."""
     from dlcore.builtin import check_access
 
     check_access(experiment.data.dataset, experiment.owner, instructor)
     info = dataset_shape(experiment.data.dataset)
-    check_training_limits(experiment, info["image_shape"], info["num_classes"], limits)
+    memory_mb = check_training_limits(experiment, info["image_shape"], info["num_classes"], limits)
     used_gb = dir_size(data_home()) / 1e9
     if used_gb > limits.max_disk_gb:
         raise LayerLabError(
             f"The lab's data directory uses {used_gb:.1f} GB, over the limit of "
             f"{limits.max_disk_gb} GB; delete old runs or datasets first."
         )
+    return memory_mb
 
 
 def check_training_limits(
     experiment: Experiment, image_shape: tuple, num_classes: int, limits: Limits
-) -> None:
+) -> float:
     """Epochs, batch size, and the network's parameters and memory on images of
-    ``image_shape``: checked at submission and again by the worker on the data it loads."""
-    from dlcore.model import check_model_size, layer_table
+    ``image_shape``: checked at submission and again by the worker on the data it loads.
+    Returns the estimated training memory in MB, which places the job on a GPU."""
+    from dlcore.model import check_model_size, estimate_training_memory_mb, layer_table
 
     if experiment.training.epochs > limits.max_epochs:
         raise LayerLabError(
@@ -95,11 +100,12 @@ def check_training_limits(
         batch_size=experiment.training.batch_size,
         max_memory_mb=limits.max_training_memory_mb,
     )
+    return estimate_training_memory_mb(rows, experiment.training.batch_size)
 
 
-def _check_job_counts(owner: str, limits: Limits) -> None:
+def _check_job_counts(owner: str, limits: Limits, statuses: list[RunStatus]) -> None:
     """Jobs queued or running, on the server and for ``owner``: call under the submit lock."""
-    active = [s for s in read_all_statuses() if s.status in ACTIVE]
+    active = [s for s in statuses if s.status in ACTIVE]
     if len(active) >= limits.max_jobs_total:
         raise LayerLabError(
             f"The server already has {len(active)} jobs queued or running (limit "
@@ -134,91 +140,180 @@ def submit(
     instructor: bool = False,
     owner_label: str = "",
 ) -> str:
-    """Create the run directory and start its worker process; return the run id at once.
+    """Create the run directory, queue it and wake the scheduler; return the run id at once.
 
     ``instructor`` may train on any attendee's imported dataset (the CLI is the instructor's).
     ``owner_label`` is the name the owner typed, shown beside the run. The job counts are
     checked and the run created under one lock, so simultaneous clicks cannot pass the limit
     together."""
     limits = limits or load_limits()
-    check_submission(experiment, limits, instructor)
+    memory_mb = check_submission(experiment, limits, instructor)
     with file_lock("submit"):
-        _check_job_counts(experiment.owner, limits)
-        run_id = create_run(experiment, owner_label)
-    start_worker(run_id)
+        statuses = read_all_statuses()
+        _check_job_counts(experiment.owner, limits, statuses)
+        queue_round = next_round(experiment.owner, statuses)
+        run_id = create_run(experiment, owner_label, memory_mb, queue_round)
+    ensure_scheduler()
     return run_id
 
 
-def create_run(experiment: Experiment, owner_label: str = "") -> str:
+def create_run(
+    experiment: Experiment, owner_label: str = "", memory_mb: float = 0.0, queue_round: int = 0
+) -> str:
     """Write a new queued run directory (atomically) and return its id."""
     run_id = _new_run_id()
     now = time.time()
     status = RunStatus(
         status="queued",
-        message="Waiting for a free training slot.",
+        message="Waiting in the queue.",
         owner=experiment.owner,
         owner_label=str(owner_label)[:64],
         dataset=experiment.data.dataset,
         model=experiment.model.preset,
         created=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)),
         created_ts=now,
+        memory_mb=round(float(memory_mb), 1),
+        queue_round=queue_round,
     )
     with staged_dir(runs_dir() / run_id) as tmp:
         write_new_run(tmp, experiment, status)
     return run_id
 
 
-def start_worker(run_id: str) -> None:
-    """Start the worker process of a created run, in its own session."""
-    path = run_path(run_id)
-    with open(path / LOG, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dlcore.worker", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives a restart of the web server that started it
-            env={
-                **os.environ,
-                "LAYERLAB_HOME": str(data_home()),
-                # the worker imports dlcore from this checkout even where it is not pip-installed
-                "PYTHONPATH": os.pathsep.join(
-                    filter(
-                        None,
-                        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")],
-                    )
-                ),
-                # Keras and matplotlib write their caches here, not in $HOME
-                "KERAS_HOME": str(cache_dir() / "keras"),
-                "MPLCONFIGDIR": str(cache_dir() / "matplotlib"),
-                "TF_CPP_MIN_LOG_LEVEL": "2",
-                # JAX reserves most GPU memory at import unless told not to: jobs share the GPU
-                "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
-            },
-        )
-    record_worker(path, process.pid)
+def worker_environment() -> dict[str, str]:
+    """The environment of the scheduler and so of every job it forks."""
+    from dlcore.backend import keep_caches_in_data_dir
+
+    keep_caches_in_data_dir()
+    return {
+        **os.environ,
+        "LAYERLAB_HOME": str(data_home()),
+        # it imports dlcore from this checkout even where that is not pip-installed
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
+        ),
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        # JAX reserves most GPU memory at import unless told not to: jobs share the GPU
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+    }
+
+
+def ensure_scheduler(wait: bool = False, timeout: float = 120.0) -> None:
+    """Wake this data directory's scheduler, starting it if none runs (in its own session, so a
+    restart of the web server leaves it and its jobs running). ``wait``: until it has Keras
+    imported and so can start a job at once."""
+    if not scheduler.poke():
+        log = open(scheduler.queue_dir() / "scheduler.log", "ab")  # noqa: SIM115
+        with log:
+            subprocess.Popen(
+                [sys.executable, "-m", "dlcore.scheduler"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=worker_environment(),
+            )
+    deadline = time.monotonic() + timeout
+    while wait and time.monotonic() < deadline:
+        if scheduler.read_state().get("ready") and scheduler.poke():
+            return
+        time.sleep(0.1)
+
+
+def stop_scheduler(timeout: float = 10.0) -> None:
+    """Stop this data directory's scheduler (its running jobs go on); tests and benches."""
+    pid = scheduler.read_state().get("pid")
+    if not isinstance(pid, int):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and scheduler.read_state().get("pid") == pid:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.05)
+
+
+def pause_queue() -> None:
+    """The instructor holds the queue: running jobs go on, no queued job starts."""
+    (scheduler.queue_dir() / scheduler.PAUSED).touch()
+
+
+def resume_queue() -> None:
+    (scheduler.queue_dir() / scheduler.PAUSED).unlink(missing_ok=True)
+    scheduler.poke()
+
+
+def queue_paused() -> bool:
+    return scheduler.is_paused()
+
+
+def _queue(statuses: list[RunStatus] | None = None) -> list[str]:
+    statuses = read_all_statuses() if statuses is None else statuses
+    queued = [s for s in statuses if s.status == "queued"]
+    return fair_order(queued)
+
+
+def queue_order() -> list[str]:
+    """Queued run ids in the order they will start (round robin across attendees)."""
+    return _queue()
 
 
 def queue_position(run_id: str) -> int | None:
     """1 for the next job to start, 2 after it...; None if the run is not queued."""
-    queued = queued_runs()
-    return queued.index(run_id) + 1 if run_id in queued else None
+    order = queue_order()
+    return order.index(run_id) + 1 if run_id in order else None
+
+
+def _with_queue(status: dict, order: list[str], free_slot: bool) -> dict:
+    """Add ``queue_position``, ``ahead`` and ``phase`` ("queued", "starting", "training" or
+    the final state) for the pages: a job is "starting" from the moment nothing is ahead of it
+    and a slot is free until its first batch is logged."""
+    run_id, state = status["run_id"], status["status"]
+    status["queue_position"] = order.index(run_id) + 1 if run_id in order else None
+    status["ahead"] = order.index(run_id) if run_id in order else 0
+    phase = state
+    if state == "queued" and status["ahead"] == 0 and free_slot and not queue_paused():
+        phase = "starting"
+    elif state == "running":
+        phase = "training" if (run_path(run_id) / METRICS).exists() else "starting"
+    status["phase"] = phase
+    return status
+
+
+def _free_slot(statuses: list[RunStatus]) -> bool:
+    running = [s for s in statuses if s.status == "running"]
+    queued = [s for s in statuses if s.status == "queued"]
+    if not queued:
+        return True
+    limits = load_limits()
+    gpus = scheduler.known_gpus()
+    return place(queued[0], running, gpus, limits.max_concurrent_jobs) is not False
 
 
 def status(run_id: str) -> dict:
-    """The run's status (``RunStatus.to_dict()``), with its place in the queue while it waits.
-    A damaged run reads as status "damaged" with a message saying what to do."""
-    result = read_status(run_id).to_dict()
-    if result["status"] == "queued":
-        result["queue_position"] = queue_position(run_id)
-    return result
+    """The run's status (``RunStatus.to_dict()``), with its place in the queue while it waits
+    (``queue_position``, ``ahead``) and its ``phase``. A damaged run reads as status "damaged"
+    with a message saying what to do."""
+    statuses = read_all_statuses()
+    own = next((s for s in statuses if s.run_id == run_id), None) or read_status(run_id)
+    return _with_queue(own.to_dict(), _queue(statuses), _free_slot(statuses))
 
 
 def list_runs(owner: str | None = None) -> list[dict]:
-    """Status of every run (newest first), optionally only one owner's; a damaged run lists
-    as "damaged" beside the others."""
-    statuses = reversed(read_all_statuses())
-    return [s.to_dict() for s in statuses if owner is None or s.owner == owner]
+    """Status of every run (newest first), optionally only one owner's, each with its queue
+    position and phase; a damaged run lists as "damaged" beside the others."""
+    statuses = read_all_statuses()
+    order, free = _queue(statuses), _free_slot(statuses)
+    return [
+        _with_queue(s.to_dict(), order, free)
+        for s in reversed(statuses)
+        if owner is None or s.owner == owner
+    ]
 
 
 def read_metrics(run_id: str) -> pd.DataFrame:
@@ -229,7 +324,7 @@ def read_metrics(run_id: str) -> pd.DataFrame:
 
 def _check_owner(run_id: str, actor: str | None) -> RunStatus:
     current = read_status(run_id)
-    if actor is not None and current.owner != actor:
+    if actor is not None and not may_change(current.owner, actor):
         holder = current.owner_label or ("another attendee" if current.owner else "the instructor")
         raise PermissionDenied(
             f"Run {run_id} belongs to {holder}; only its owner or the instructor can change it."
@@ -240,8 +335,13 @@ def _check_owner(run_id: str, actor: str | None) -> RunStatus:
 def cancel(run_id: str, actor: str | None = None) -> dict:
     """Ask a queued or running job to stop; it keeps its best weights. ``actor`` None = admin."""
     current = _check_owner(run_id, actor)
-    if current.status in ACTIVE:
-        request_cancel(run_id)
+    if current.status in ACTIVE or current.status == DAMAGED:
+        request_cancel(run_id)  # a running job stops at its next batch, keeping its best weights
+    if current.status == "queued":
+        with file_lock("queue"):  # the scheduler starts queued jobs under the same lock
+            if read_status(run_id).status == "queued":
+                scheduler.cancel_queued(run_id)
+        scheduler.poke()
     return status(run_id)
 
 

@@ -60,6 +60,7 @@ class RunStatus:
     created: str = ""
     created_ts: float = 0.0
     started: str | None = None
+    started_ts: float | None = None  # when the scheduler started it (the fair queue's order)
     ended: str | None = None
     device: str | None = None
     pid: int | None = None
@@ -70,6 +71,9 @@ class RunStatus:
     val_loss: float | None = None
     test_accuracy: float | None = None
     peak_memory_mb: int | None = None
+    queue_round: int | None = None  # its round in the fair queue (fairqueue.next_round)
+    memory_mb: float | None = None  # estimated memory to train (weights, activations, context)
+    gpu: int | None = None  # the GPU the scheduler placed it on; None on a CPU
     run_id: str = ""
 
     def to_dict(self) -> dict:

@@ -213,7 +213,7 @@ def read_status(run_id: str) -> RunStatus:
         return _status_from_spec(
             run_id, status=DAMAGED, message=damaged_message(run_id, STATUS, str(error))
         )
-    if status.status not in ACTIVE:
+    if status.status != "running":  # a queued run waits in the scheduler's queue, not a process
         return status
     try:
         worker = read_worker(path)

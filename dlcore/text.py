@@ -2,9 +2,10 @@
 
 ``plain`` keeps every letter, accent, CJK character and emoji, and takes out what can make a
 string lie about itself on someone else's screen: bidi controls (U+202E turns ``gpj.exe`` into
-``exe.jpg``), other control characters, line breaks, and lone surrogates that a file name with
-invalid UTF-8 leaves behind (they cannot even be sent to a browser). The CLI prints ``plain``
-text as is; pages put it into markdown through ``escape_markdown`` (``pages.common.md``).
+``exe.jpg``), other control and invisible format characters, line breaks, and lone surrogates
+that a file name with invalid UTF-8 leaves behind (they cannot even be sent to a browser). The
+CLI prints ``plain`` text as is; pages put it into markdown through ``escape_markdown``
+(``pages.common.md``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ BIDI_CONTROLS = frozenset(
 )
 # Whitespace that would start a new line or paragraph; becomes one space.
 _BREAKS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029")
+ZWJ = "\u200d"  # joins emoji into one (a family, a profession): kept between two of them
+_EMOJI_TAIL = frozenset("\ufe0f") | {chr(c) for c in range(0x1F3FB, 0x1F400)}  # VS16, skin
 
 
 def _keep(char: str) -> str:
@@ -28,18 +31,32 @@ def _keep(char: str) -> str:
     if char in BIDI_CONTROLS:
         return ""
     category = unicodedata.category(char)
-    if category == "Cc":  # C0 and C1 controls (NUL, ESC, DEL...)
+    # C0 and C1 controls (NUL, ESC, DEL...); format characters, invisible but able to hide
+    # or split a name: zero-width spaces and joiners, word joiner, BOM, the tag block
+    if category in ("Cc", "Cf"):
         return ""
     if category == "Cs":  # a lone surrogate (surrogateescape of a non-UTF-8 byte)
         return "\ufffd"
     return char
 
 
+def _emoji(char: str) -> bool:
+    return char in _EMOJI_TAIL or unicodedata.category(char) == "So"
+
+
 def plain(text: object) -> str:
-    """``text`` as a string that shows as it reads: NFC-normalised, without bidi controls or
-    other control characters, line breaks turned into spaces. Idempotent."""
-    cleaned = "".join(_keep(char) for char in str(text))
-    return unicodedata.normalize("NFC", cleaned)
+    """``text`` as a string that shows as it reads: NFC-normalised, without bidi controls,
+    control or format characters (a zero-width joiner stays inside an emoji sequence), line
+    breaks turned into spaces. Idempotent."""
+    text = str(text)
+    kept = []
+    for index, char in enumerate(text):
+        inside_emoji = 0 < index < len(text) - 1 and _emoji(text[index - 1])
+        if char == ZWJ and inside_emoji and unicodedata.category(text[index + 1]) == "So":
+            kept.append(char)
+        else:
+            kept.append(_keep(char))
+    return unicodedata.normalize("NFC", "".join(kept))
 
 
 # CommonMark lets a backslash escape each ASCII punctuation character. A hyphen only means

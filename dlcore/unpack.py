@@ -18,8 +18,9 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 
@@ -175,27 +176,46 @@ def extract_zip(archive: zipfile.ZipFile, root: Path, limits: Limits) -> list[di
     return skipped
 
 
-def write_files(files: list[tuple[str, bytes]], root: Path, limits: Limits) -> list[dict]:
-    """Write a browser folder upload (``(relative path, bytes)`` pairs) into ``root``."""
-    total = sum(len(data) for _, data in files)
-    if len(files) > limits.max_files_per_import or total > limits.max_unpacked_mb * MB:
+def stream_size(stream: BinaryIO) -> int:
+    """The bytes a file-like upload holds, without reading it."""
+    size = getattr(stream, "size", None)  # Streamlit's UploadedFile knows it
+    if isinstance(size, int):
+        return size
+    here = stream.seek(0, io.SEEK_END)
+    stream.seek(0)
+    return here
+
+
+def write_streams(files: Sequence[tuple[str, BinaryIO]], root: Path, limits: Limits) -> list[dict]:
+    """Write a browser folder upload (``(relative path, file-like)`` pairs) into ``root``, 1 MB
+    at a time: nothing is copied in memory. The upload counts as one upload: at most
+    ``max_files_per_import`` files and ``max_upload_mb`` in all, like a ZIP."""
+    total = sum(stream_size(stream) for _, stream in files)
+    if len(files) > limits.max_files_per_import or total > limits.max_upload_mb * MB:
         raise LayerLabError(
             f"{len(files):,} files of {total / MB:,.0f} MB is more than the limits "
-            f"({limits.max_files_per_import:,} files, {limits.max_unpacked_mb:,} MB); upload "
-            "fewer or smaller images, or ask the instructor to raise the limits."
+            f"({limits.max_files_per_import:,} files, {limits.max_upload_mb:,} MB per upload); "
+            "upload fewer or smaller images, or ask the instructor to raise the limits."
         )
-    skipped = []
+    skipped, budget = [], limits.max_upload_mb * MB
     with disk_full_as_error("writing the uploaded files"):
-        for relative, data in files:
+        for relative, stream in files:
             target = safe_member(relative)
             if isinstance(target, str):
                 skipped.append({"file": relative, "reason": target})
             elif not any(is_ignored(part) for part in target.parts):
+                stream.seek(0)
+                chunks = iter(lambda s=stream: s.read(MB), b"")
                 try:
-                    write_member(root, str(target), [data], total)
+                    budget -= write_member(root, str(target), chunks, budget)
                 except OSError as error:
                     skipped.append(_member_os_error(relative, error))
     return skipped
+
+
+def write_files(files: Sequence[tuple[str, bytes]], root: Path, limits: Limits) -> list[dict]:
+    """``write_streams`` for ``(relative path, bytes)`` pairs."""
+    return write_streams([(name, io.BytesIO(data)) for name, data in files], root, limits)
 
 
 def _check_not_npy(source: bytes | str | Path, limits: Limits) -> None:

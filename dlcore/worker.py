@@ -1,14 +1,12 @@
 """The training process: ``python -m dlcore.worker RUN_DIR``.
 
-It waits its turn in the queue, trains the run's Experiment and writes everything into the run
-directory: status, metrics every few batches and every epoch, the best checkpoint, the final
-model and its evaluation. Keras is imported only once the job holds a training slot, so queued
-jobs cost almost no memory.
+The scheduler forks one process per job from its warm parent and calls ``run_job``: it trains
+the run's Experiment and writes everything into the run directory: status, metrics every few
+batches and every epoch, the best checkpoint, the final model and its evaluation.
 """
 
 from __future__ import annotations
 
-import fcntl
 import math
 import os
 import resource
@@ -20,14 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from dlcore import LayerLabError
-from dlcore.limits import concurrent_job_slots, load_limits
+from dlcore.limits import load_limits
 from dlcore.records import MetricRow
 from dlcore.runs import (
     BEST,
     MODEL,
     append_metric,
     cancel_requested,
-    queued_runs,
     read_model,
     read_spec,
     read_status,
@@ -35,7 +32,6 @@ from dlcore.runs import (
     write_status,
 )
 from dlcore.spec import Experiment
-from dlcore.storage import subdir
 
 
 class Cancelled(Exception):
@@ -48,30 +44,6 @@ class Diverged(LayerLabError):
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def acquire_slot(path: Path, poll: float = 0.3):
-    """Wait first-come-first-served for a training slot; return its open lock file.
-
-    Only the oldest queued job tries to take a slot, so jobs start in submission order. The lock
-    is an flock: the kernel releases it when this process ends, even by SIGKILL.
-    """
-    slots = concurrent_job_slots(load_limits())
-    locks = subdir("locks")
-    while True:
-        if cancel_requested(path):
-            raise Cancelled
-        queued = queued_runs()
-        if queued and queued[0] == path.name:
-            for index in range(slots):
-                handle = open(locks / f"slot-{index}.lock", "w")  # noqa: SIM115
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    handle.close()
-                    continue
-                return handle
-        time.sleep(poll)
 
 
 def _subset(x: np.ndarray, y: np.ndarray, limit: int, seed: int):
@@ -252,13 +224,11 @@ def _record(path: Path, **changes: object) -> None:
         print(f"could not write the run's status: {error}", file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Process entry point: every failure ends up in status.json, never as a silent crash."""
-    path = Path((argv or sys.argv[1:])[0]).resolve()
+def run_job(path: Path) -> int:
+    """Train the run in ``path`` in this process and record how it ended: every failure ends
+    up in its status, never as a silent crash. The scheduler calls this in a forked child."""
     write_status(path, pid=os.getpid())
-    try:
-        slot = acquire_slot(path)
-    except Cancelled:
+    if cancel_requested(path):
         write_status(path, status="cancelled", message="Cancelled before it started.", ended=_now())
         return 0
     try:
@@ -273,11 +243,16 @@ def main(argv: list[str] | None = None) -> int:
         _record(path, status="failed", message=message, ended=_now())
         return 1
     finally:
-        slot.close()
         remove_temporary_files(path)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         _record(path, peak_memory_mb=round(peak_mb))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dlcore.worker RUN_DIR``: train one run now, outside the queue (debugging,
+    tests). The scheduler is the way jobs normally start."""
+    return run_job(Path((argv or sys.argv[1:])[0]).resolve())
 
 
 if __name__ == "__main__":

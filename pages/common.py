@@ -17,20 +17,14 @@ from dlcore import LayerLabError
 from dlcore.spec import DataSpec, Experiment, preset_experiment
 from dlcore.storage import data_home
 from dlcore.text import escape_markdown
-from pages.identity import (  # noqa: F401 (pages use these through common, too)
-    ATTENDEE,
-    INSTRUCTOR_KEY,
-    MAX_NAME,
+from pages.identity import (  # pages import the others from pages.identity directly
     attendee,
     attendee_label,
-    enter_instructor_code,
-    instructor_code,
     is_instructor,
     keep_identity_in_url,
-    may_change_run,
-    may_see_run,
+    may_change_run,  # noqa: F401 - experiments.py still reads it here
     may_see_run_id,
-    set_attendee,
+    shared_dataset,  # noqa: F401 - experiments.py still reads it here
     visible_runs,
 )
 
@@ -206,7 +200,8 @@ def _builtin_dataset(name: str, home: str):
 def dataset_for(name: str):
     """A Dataset. Built-ins are cached for all sessions; imports are memory-mapped per call,
     and another attendee's import is refused (``PrivateDataset``) unless for the instructor."""
-    from dlcore.builtin import BUILTINS, check_access, load_dataset
+    from dlcore.builtin import BUILTINS, load_dataset
+    from dlcore.dataset import check_access
 
     if name in BUILTINS:
         return _builtin_dataset(name, str(data_home()))

@@ -7,22 +7,14 @@ from pathlib import PurePosixPath
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, builtin, importer
-from dlcore.dataset import read_manifest
+from dlcore import LayerLabError, builtin, importer, npz_import, usage
+from dlcore.dataset import check_access, may_change_dataset, read_manifest
 from dlcore.images import RESIZE_MODES, PrepSettings, prepare_image, preview_image
 from dlcore.limits import load_limits
 from dlcore.storage import slugify
 from dlcore.text import plain
-from pages.common import (
-    attendee,
-    attendee_label,
-    current_dataset,
-    enlarge,
-    is_instructor,
-    md,
-    set_dataset,
-    show_error,
-)
+from pages.common import current_dataset, enlarge, md, set_dataset, show_error
+from pages.identity import attendee, attendee_label, is_instructor
 
 STATUS = {"ready": "ready", "offline": "works offline", "download": "needs download"}
 RESIZE_HELP = {
@@ -122,7 +114,8 @@ def _import(source: str, payload, name: str, settings, val: float, test: float) 
     def progress(done: int, total: int, message: str) -> None:
         bar.progress(min(1.0, done / max(total, 1)), text=md(message))  # quotes file names
 
-    who = dict(owner=attendee(), owner_label=attendee_label())  # the id owns it; a label shows
+    # the id owns it, a label shows; a name that runs trained on is never imported again
+    who = dict(owner=attendee(), owner_label=attendee_label(), in_use=usage.runs_using)
     options = dict(val_percent=val, test_percent=test, progress=progress, **who)
     try:
         if source == SOURCES[0]:
@@ -130,7 +123,7 @@ def _import(source: str, payload, name: str, settings, val: float, test: float) 
         elif source == SOURCES[1]:
             importer.import_files(payload, name, settings, **options)
         else:
-            importer.import_npz(payload, name, settings=settings, val_percent=val, **who)
+            npz_import.import_npz(payload, name, settings=settings, val_percent=val, **who)
     except LayerLabError as error:
         bar.empty()
         show_error(error)
@@ -154,19 +147,25 @@ def _upload_controls(source: str) -> tuple[object, str, bytes | None]:
         f"and {limits.max_unpacked_mb:,} MB in all, {limits.max_classes_per_import:,} classes."
     )
     if source == SOURCES[1]:
+        said = (
+            f"At most {limits.max_upload_mb:,} MB for the whole folder, "
+            f"{limits.max_files_per_import:,} files, {limits.max_classes_per_import:,} classes."
+        )
         label = "A folder holding one folder of images per class"
         uploads = st.file_uploader(
             label, type=IMAGE_TYPES, accept_multiple_files="directory", key=key, help=said,
             max_upload_size=limits.max_upload_mb,
-        )  # fmt: skip
-        total = sum(f.size for f in uploads or [])
-        if len(uploads or []) > limits.max_files_per_import or total > limits.max_unpacked_mb * MB:
+        ) or []  # fmt: skip
+        total = sum(f.size for f in uploads)
+        if len(uploads) > limits.max_files_per_import or total > limits.max_upload_mb * MB:
             st.error(f"This folder has {len(uploads):,} files of {total / MB:,.0f} MB. {said}")
             return None, "", None
-        files = [(f.name, f.getvalue()) for f in uploads or []]
-        if not files:
+        if not uploads:
             return None, "", None
-        return files, PurePosixPath(files[0][0]).parts[0], files[0][1]
+        # the uploads themselves, streamed to scratch by the import: no copy of their bytes
+        files = [(f.name, f) for f in uploads]
+        sample = uploads[0].getvalue() if uploads[0].size <= SAMPLE_MAX_BYTES else None
+        return files, PurePosixPath(files[0][0]).parts[0], sample
     if source == SOURCES[0]:
         upload = st.file_uploader("ZIP with one folder of images per class", type="zip", key=key,
                                   help=said, max_upload_size=limits.max_upload_mb)  # fmt: skip
@@ -203,7 +202,7 @@ def _plain_cell(value):
 
 def _report(name: str) -> None:
     try:  # the class names and skipped file names of another attendee's upload stay private
-        builtin.check_access(name, attendee(), instructor=is_instructor())
+        check_access(name, attendee(), instructor=is_instructor())
     except LayerLabError as error:
         show_error(error)
         return
@@ -221,20 +220,19 @@ def _report(name: str) -> None:
     if skipped:
         st.warning(f"{len(skipped)} file(s) were skipped:")
         st.dataframe(pd.DataFrame(skipped).map(_plain_cell), hide_index=True)
-    _delete_control(name, manifest)
+    _delete_control(name)
     st.page_link("pages/explore.py", label="Next: explore it", icon=":material/image_search:")
 
 
-def _delete_control(name: str, manifest: dict) -> None:
+def _delete_control(name: str) -> None:
     """A delete button, shown only to the attendee who imported the set (and the instructor)."""
-    mine = manifest.get("owner") and manifest.get("owner") == attendee()
-    if manifest.get("builtin") or not (mine or is_instructor()):
+    if not may_change_dataset(name, attendee(), is_instructor()):
         return
     with st.expander("Delete this dataset"):
         st.caption("Finished runs keep working; a queued or running job keeps it from deletion.")
         if st.button("Delete it for good", key="_data_delete"):
             try:
-                builtin.delete_dataset(name, attendee(), instructor=is_instructor())
+                usage.delete_dataset(name, attendee(), instructor=is_instructor())
             except LayerLabError as error:
                 show_error(error)
                 return

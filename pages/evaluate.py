@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dlcore import LayerLabError, charts, evaluate, jobs, summary
-from dlcore.builtin import PrivateDataset
+from dlcore.dataset import PrivateDataset
 from pages import common
 
 CONFUSION = """
@@ -26,11 +26,22 @@ def _split_images(dataset_name: str, split: str):
     try:
         return common.dataset_for(dataset_name).split(split)[0]
     except PrivateDataset as error:
-        owner = getattr(error, "owner_label", error.owner) or "another attendee"
-        st.info(f"The images belong to {common.md(owner)}'s own dataset and stay private.")
+        st.info(
+            f"The images belong to {common.md(error.owner_label)}'s own dataset and stay private."
+        )
         return None
     except LayerLabError as error:
         st.caption(f"The images cannot be shown: {common.md(error)}")
+        return None
+
+
+def _from_predictions(read, *args):
+    """A frame read from the run's predictions.npz, or None under an error box when the file
+    is cut or damaged: the scores and tables from evaluation.json still show."""
+    try:
+        return read(*args)
+    except LayerLabError as error:
+        common.show_error(error)
         return None
 
 
@@ -114,20 +125,22 @@ many = len(evaluation["classes"]) > evaluate.MAX_MATRIX_CLASSES
 st.subheader("Most confused classes" if many else "Confusion matrix")
 cell = _confused_pairs(evaluation, split) if many else _confusion(evaluation, split)
 if cell:
-    examples = evaluate.cell_examples(run_id, cell[0], cell[1], split)
-    true, predicted = common.md(cell[0]), common.md(cell[1])
-    st.markdown(f"**{len(examples)} image(s) of {true} predicted as {predicted}**, surest first")
-    _gallery(examples, images, 24)
+    examples = _from_predictions(evaluate.cell_examples, run_id, cell[0], cell[1], split)
+    if examples is not None:
+        true, predicted = common.md(cell[0]), common.md(cell[1])
+        shown = f"**{len(examples)} image(s) of {true} predicted as {predicted}**, surest first"
+        st.markdown(shown)
+        _gallery(examples, images, 24)
 
 st.subheader("Misclassified images")
 st.caption(
     "The network's mistakes, the ones it was most sure about first: often a label is wrong, "
     "or the image is truly ambiguous."
 )
-wrong = evaluate.misclassified(run_id, split)
-if wrong.empty:
+wrong = _from_predictions(evaluate.misclassified, run_id, split)
+if wrong is not None and wrong.empty:
     st.success("No mistakes on these images.")
-else:
+elif wrong is not None:
     most = min(60, len(wrong))
     how_many = st.slider("How many", 1, most, min(12, most)) if most > 1 else 1
     _gallery(wrong, images, how_many)
@@ -143,6 +156,9 @@ if many:
 st.dataframe(report, column_config={"precision": score, "recall": score, "f1-score": score})
 
 st.subheader("Training curves")
-history = summary.epoch_history(jobs.read_metrics(run_id))
+try:
+    history = summary.epoch_history(jobs.read_metrics(run_id))
+except LayerLabError as error:
+    common.stop_on_error(error)
 if len(history):
     st.altair_chart(charts.training_curves(history))

@@ -73,6 +73,24 @@ def _delete(run_id: str, status: dict) -> None:
         st.rerun()
 
 
+def _leaderboard(statuses: list[dict]) -> None:
+    """The class leaderboard of the current dataset: the top 10 and this attendee's place.
+    Only shared datasets have one (a run on someone's own import never appears)."""
+    dataset = common.current_dataset() or statuses[0].get("dataset", "")
+    if not common.shared_dataset(dataset):
+        st.caption("The class leaderboard counts runs on the shared datasets only.")
+        return
+    board = summary.leaderboard(statuses, dataset, viewer=common.attendee())
+    if board.empty:
+        return
+    st.subheader(f"Class leaderboard · {common.md(dataset)}")
+    board["attendee"] = board["attendee"].map(common.md)  # st.table renders markdown
+    board["model"] = board["model"].map(common.md)
+    board["best val accuracy"] = board["best val accuracy"].map("{:.1%}".format)
+    board["you"] = board["you"].map({True: "← you", False: ""})
+    st.table(board.set_index("place"))
+
+
 st.title("7 · Experiments")
 statuses = common.visible_runs(jobs.list_runs())  # not the runs on others' own datasets
 if not statuses:
@@ -85,6 +103,7 @@ st.caption(
     "thing at a time (epochs, a layer, the learning rate) and compare. Click rows to compare "
     "their curves."
 )
+_leaderboard(statuses)
 only_mine = st.toggle("Only my runs")
 if only_mine:
     statuses = [s for s in statuses if s.get("owner") == common.attendee()]

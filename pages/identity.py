@@ -9,7 +9,7 @@ import os
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from dlcore import LayerLabError, attendees
+from dlcore import LayerLabError, attendees, dataset, usage
 
 ATTENDEE, ATTENDEE_KEY, KEY_PARAM = "attendee", "attendee_key", "key"
 INSTRUCTOR_KEY = "instructor_key"
@@ -73,26 +73,17 @@ def may_see_run_id(run_id: str) -> bool:
         return True
 
 
-def _shared_dataset(name: str) -> bool:
-    """A built-in, or an import without an owner (the instructor's). A missing import counts
-    as private: its runs keep its class names."""
-    from dlcore.builtin import BUILTINS
-    from dlcore.dataset import read_manifest
-    from dlcore.storage import NAME_PATTERN
-
-    if name in BUILTINS:
-        return True
-    manifest = read_manifest(name) if NAME_PATTERN.match(str(name)) else None
-    return isinstance(manifest, dict) and not manifest.get("owner")
+def shared_dataset(name: str) -> bool:
+    """A built-in, or an import without an owner (the instructor's): its runs are public and
+    count on the class leaderboard (``dlcore.dataset.is_shared``, the one door)."""
+    return dataset.is_shared(name)
 
 
 def may_see_run(status: dict) -> bool:
     """Runs on shared datasets are public (label, settings, scores, curves, model); a run on an
-    attendee's own import only its owner and the instructor see (its classes, images, model)."""
-    owner = str(status.get("owner") or "")
-    if is_instructor() or (owner and owner == attendee()):
-        return True
-    return _shared_dataset(str(status.get("dataset", "")))
+    attendee's own import only its owner and the instructor see. Decided from the run alone
+    (``dlcore.usage.may_see_run``): whoever owns the dataset's name today changes nothing."""
+    return usage.may_see_run(status, attendee(), is_instructor())
 
 
 def may_change_run(status: dict) -> bool:
@@ -101,8 +92,9 @@ def may_change_run(status: dict) -> bool:
 
 
 def visible_runs(statuses: list[dict]) -> list[dict]:
-    """The runs this attendee may see, in the same order."""
-    return [status for status in statuses if may_see_run(status)]
+    """The runs this attendee may see, in the same order; no file is read per run."""
+    viewer, instructor = attendee(), is_instructor()
+    return [status for status in statuses if usage.may_see_run(status, viewer, instructor)]
 
 
 def instructor_code() -> str:

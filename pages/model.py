@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dlcore import LayerLabError
+from dlcore.dataset import check_access
 from dlcore.jobs import dataset_shape
 from dlcore.model import LayerRow, layer_table, model_diagram, table_totals
 from dlcore.spec import (
@@ -30,6 +31,7 @@ from pages.common import (
     set_experiment,
     stop_on_error,
 )
+from pages.identity import attendee, is_instructor
 
 K = "_model_"  # prefix of this page's widget keys
 RANGES = {"filters": (1, 256), "kernel_size": (1, 11), "strides": (1, 4), "num_convs": (1, 4),
@@ -187,7 +189,8 @@ def _weight_sharing(rows: list[LayerRow], shape: tuple[int, int, int]) -> None:
 
 name = require_dataset()
 st.title("Design the network")
-try:
+try:  # another attendee's import: not even its shape or class count
+    check_access(name, attendee(), instructor=is_instructor())
     info = dataset_shape(name)
 except LayerLabError as error:
     stop_on_error(error)

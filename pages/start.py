@@ -4,13 +4,13 @@ import streamlit as st
 
 from dlcore import LayerLabError
 from dlcore.attendees import code_problem
-from pages.common import (
+from pages.common import md
+from pages.identity import (
     MAX_NAME,
     attendee_label,
     enter_instructor_code,
     instructor_code,
     is_instructor,
-    md,
     set_attendee,
 )
 

@@ -8,7 +8,7 @@ from dlcore import LayerLabError, charts, jobs, summary
 from dlcore.limits import load_limits
 from dlcore.runs import ACTIVE
 from dlcore.spec import FLIPS, OPTIMIZERS, AugmentSpec, TrainSpec
-from pages import common
+from pages import common, identity
 
 LEARNING_RATES = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
@@ -137,7 +137,8 @@ def _status_box(status: dict) -> None:
         place = status.get("queue_position")
         st.info(f"**queued** · {'#' + str(place) + ' in the queue · ' if place else ''}{message}")
     elif state == "running":
-        st.info(f"**running** on {common.md(status.get('device', '?'))} · {message}")
+        device = common.md(status.get("device") or "the server")  # None until the worker says
+        st.info(f"**running** on {device} · {message}")
     elif state == "completed":
         accuracy = status.get("val_accuracy")
         score = f" Validation accuracy {accuracy:.1%}." if accuracy is not None else ""
@@ -195,10 +196,10 @@ def _watch(run_id: str, was_active: bool) -> None:
     if was_active and status.get("status") not in ACTIVE:
         st.rerun()  # redraw the page once, without polling
     _status_box(status)
-    mine = common.may_change_run(status)  # only its owner (or the instructor) sees Cancel
+    mine = identity.may_change_run(status)  # only its owner (or the instructor) sees Cancel
     active = status.get("status") in ACTIVE
     if mine and active and st.button("Cancel training", icon=":material/stop:"):
-        actor = None if common.is_instructor() else common.attendee()
+        actor = None if identity.is_instructor() else identity.attendee()
         try:
             jobs.cancel(run_id, actor=actor)
         except LayerLabError as error:
@@ -227,16 +228,16 @@ data = dataclasses.replace(experiment.data, max_train_images=max_images)
 experiment = dataclasses.replace(experiment, data=data, training=training, augment=augment)
 common.set_experiment(experiment)
 
-if not common.attendee_label():
+if not identity.attendee_label():
     st.caption("Type your name on the Start page first: it labels the runs you train.")
 if st.button(
     "Start training",
     type="primary",
     icon=":material/play_arrow:",
-    disabled=not common.attendee_label(),
+    disabled=not identity.attendee_label(),
 ):
     try:
-        label, instructor = common.attendee_label(), common.is_instructor()
+        label, instructor = identity.attendee_label(), identity.is_instructor()
         common.set_run(jobs.submit(experiment, instructor=instructor, owner_label=label))
     except LayerLabError as error:
         common.show_error(error)

@@ -66,7 +66,8 @@ def test_the_label_shown_for_an_owner_is_never_the_owner_id():
     assert attendees.owner_label({"owner": owner}) == "anonymous"
     assert attendees.owner_label({"owner": owner, "owner_label": ""}) == "anonymous"
     assert attendees.owner_label({"owner": "ada"}) == "ada"  # a run from before ids
-    assert attendees.owner_label({"owner": ""}) == ""
+    assert attendees.owner_label({"owner": ""}) == "instructor"  # made by the instructor or CLI
+    assert attendees.owner_label({"owner": owner, "owner_label": " \u202e "}) == "anonymous"
 
 
 def test_a_label_is_saved_per_attendee_and_survives_a_damaged_file():
@@ -132,18 +133,32 @@ def test_five_wrong_codes_lock_an_attendee_out_and_the_pause_doubles():
 
 
 def test_new_browser_sessions_cannot_reset_the_count():
-    """41 guesses, each from a fresh browser (a new key): the server-wide count stops them."""
-    checked = 0
+    """41 guesses, each from a fresh browser (a new key): the server-wide count pauses the
+    server, and while it is paused each new browser is locked out after one wrong guess."""
+    checked, locked = 0, 0
     for _ in range(41):
         try:
             try_instructor_code("guess", CODE, attendee_id(new_key()), now=NOW)
         except InstructorLocked:
-            continue
+            locked += 1
         except LayerLabError:
             checked += 1
     assert checked == attendees.MAX_WRONG_ON_SERVER - 1  # the 10th guess starts the pause
+    assert locked == 41 - checked
+    guesser = attendee_id(new_key())
+    with pytest.raises(InstructorLocked, match=r"wait 30 s"):
+        try_instructor_code("guess", CODE, guesser, now=NOW + 1)
     with pytest.raises(InstructorLocked, match=r"wait \d+ s"):
-        try_instructor_code(CODE, CODE, attendee_id(new_key()), now=NOW + 1)
+        try_instructor_code(CODE, CODE, guesser, now=NOW + 2)  # that browser guessed wrong
+
+
+def test_nobody_can_lock_the_instructor_out():
+    """Regression: ten wrong codes from anyone paused the whole server, and the right code
+    was refused too."""
+    for _ in range(3 * attendees.MAX_WRONG_ON_SERVER):
+        with pytest.raises(LayerLabError, match="not the instructor code"):
+            try_instructor_code("guess", CODE, attendee_id(new_key()), now=NOW)
+    try_instructor_code(CODE, CODE, attendee_id(new_key()), now=NOW + 1)
 
 
 def test_guesses_from_many_threads_are_all_counted():

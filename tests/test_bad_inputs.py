@@ -22,7 +22,8 @@ from dlcore import LayerLabError, inference, unpack
 from dlcore.cli import main
 from dlcore.dataset import Dataset, save_dataset
 from dlcore.images import ImageError, PrepSettings, open_image, prepare_image
-from dlcore.importer import import_files, import_folder, import_npz, import_zip
+from dlcore.importer import import_files, import_folder, import_zip
+from dlcore.npz_import import import_npz
 from dlcore.runs import RunNotFound, run_path
 from dlcore.spec import ConvBlock, DataSpec, DenseLayer, Experiment, TrainSpec
 from dlcore.storage import atomic_write_json, check_name, datasets_dir, runs_dir, scratch_dir

@@ -13,15 +13,16 @@ import pytest
 from PIL import Image
 
 from dlcore import builtin
-from dlcore.builtin import (
-    BUILTINS,
-    DatasetUnavailable,
+from dlcore.builtin import BUILTINS, DatasetUnavailable, list_datasets, load_dataset
+from dlcore.dataset import (
+    Dataset,
+    DatasetNotFound,
     PrivateDataset,
     check_access,
-    list_datasets,
-    load_dataset,
+    is_shared,
+    may_change_dataset,
+    save_dataset,
 )
-from dlcore.dataset import Dataset, DatasetNotFound, save_dataset
 
 ENTRY_KEYS = {"title", "description", "classes", "num_classes", "image_shape", "offline"}
 
@@ -91,20 +92,34 @@ def test_list_datasets_shows_status_and_owner():
     assert {"ann-set", "bob-set"} <= {row["name"] for row in list_datasets()}
 
 
+ANN, BOB = "a-" + "a" * 20, "a-" + "b" * 20
+
+
 def test_check_access_keeps_an_import_to_its_owner_and_the_instructor():
     x, y = np.zeros((4, 4, 4, 1), np.uint8), np.array([0, 1, 0, 1])
-    owner = {"owner": "ann", "owner_label": "Ann"}
+    owner = {"owner": ANN, "owner_label": "Ann"}
     save_dataset(Dataset("ann-set", ["a", "b"], x, y, x, y, manifest=owner))
     save_dataset(Dataset("shared-set", ["a", "b"], x, y, x, y, manifest={"owner": ""}))
-    for viewer in ("bob", ""):
+    for viewer in (BOB, "", "Ann"):
         with pytest.raises(PrivateDataset, match="belongs to Ann:") as refused:
             check_access("ann-set", viewer)
-        assert refused.value.owner == "ann" and "ann-set" in str(refused.value)
-        assert refused.value.owner_label == "Ann" and "belongs to ann" not in str(refused.value)
-    check_access("ann-set", "ann")
-    check_access("ann-set", "bob", instructor=True)
+        assert refused.value.owner == ANN and "ann-set" in str(refused.value)
+        assert refused.value.owner_label == "Ann" and ANN not in str(refused.value)
+    check_access("ann-set", ANN)
+    check_access("ann-set", BOB, instructor=True)
     for open_to_all in ("shared-set", "digits", "no-such-set", "../etc"):
-        check_access(open_to_all, "bob")
+        check_access(open_to_all, BOB)
+
+
+def test_one_door_says_what_is_shared_and_who_may_delete():
+    x, y = np.zeros((4, 4, 4, 1), np.uint8), np.array([0, 1, 0, 1])
+    save_dataset(Dataset("ann-set", ["a", "b"], x, y, x, y, manifest={"owner": ANN}))
+    save_dataset(Dataset("shared-set", ["a", "b"], x, y, x, y, manifest={"owner": ""}))
+    assert is_shared("shared-set") and is_shared("digits") and not is_shared("ann-set")
+    assert not is_shared("no-such-set") and not is_shared("../etc")
+    assert may_change_dataset("ann-set", ANN) and not may_change_dataset("ann-set", BOB)
+    assert not may_change_dataset("shared-set", "") and may_change_dataset("shared-set", "", True)
+    assert not may_change_dataset("no-such-set", ANN, instructor=True)
 
 
 def test_unknown_name_lists_the_choices():

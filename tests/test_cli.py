@@ -103,3 +103,52 @@ def test_a_command_that_fails_before_loading_a_model_prints_only_its_message(lay
         result = _cli(*argv, env=env)
         assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
         assert result.stderr.startswith(f"dlcore: Run {run_id}"), result.stderr
+
+
+def test_train_detach_then_wait_and_jobs(capsys):
+    """--detach prints the run id at once; `wait` prints the final records; `jobs --json`
+    lists status, owner, label and queue position."""
+    from dlcore import jobs
+    from dlcore.attendees import attendee_id
+
+    owner = attendee_id("d" * 32)
+    argv = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--detach"]
+    try:
+        assert main([*argv, "--json", "--owner", owner, "--label", "dora"]) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1
+        run_id = json.loads(out[0])["run_id"]
+        assert main(["jobs", "--json"]) == 0
+        (row,) = json.loads(capsys.readouterr().out)
+        assert row["run_id"] == run_id and row["owner"] == owner and row["owner_label"] == "dora"
+        assert {"status", "queue_position"} <= set(row)
+        assert main(["wait", run_id, "--json", "--timeout", "180"]) == 0
+        (final,) = json.loads(capsys.readouterr().out)
+        assert final["run_id"] == run_id and final["status"] == "completed"
+        assert final["val_accuracy"] is not None
+        assert main(["train", *argv[1:]]) == 0  # without --json: the id alone
+        second = capsys.readouterr().out.strip()
+        assert jobs.status(second)["run_id"] == second
+        assert main(["wait", second, run_id, "--timeout", "180"]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert [line.split(":")[0] for line in lines] == [second, run_id]
+    finally:
+        jobs.stop_scheduler()
+
+
+def test_wait_exits_1_unless_every_run_completed(capsys):
+    from dlcore import jobs
+    from dlcore.runs import run_path, write_status
+    from dlcore.spec import DataSpec, Experiment
+
+    done, failed, waiting = (jobs.create_run(Experiment(data=DataSpec("digits"))) for _ in "abc")
+    write_status(run_path(done), status="completed", val_accuracy=0.5)
+    write_status(run_path(failed), status="failed", message="out of memory")
+    assert main(["wait", done, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["status"] == "completed"
+    assert main(["wait", done, failed]) == 1
+    assert capsys.readouterr().out.splitlines()[1] == f"{failed}: failed - out of memory"
+    assert main(["wait", waiting, "--timeout", "0.2", "--json"]) == 1  # no scheduler runs it
+    assert json.loads(capsys.readouterr().out)[0]["status"] == "queued"
+    assert main(["wait", done, "no-such-run"]) == 2  # refused before any waiting
+    assert "No run 'no-such-run'" in capsys.readouterr().err

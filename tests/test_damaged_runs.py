@@ -267,3 +267,27 @@ def test_evaluate_and_train_say_what_is_damaged(finished):
     at = open_page("train", attendee=OWNER, dataset="digits", run_id=finished.name)
     assert not at.exception
     assert any("status.json is damaged" in _unescaped(w) for w in at.warning)
+
+
+def test_evaluate_opens_on_truncated_predictions(finished):
+    """Regression: misclassified() read the cut predictions.npz outside any try."""
+    from pages_support import OWNER, open_page
+
+    data = (finished / PREDICTIONS).read_bytes()
+    (finished / PREDICTIONS).write_bytes(data[: len(data) // 2])
+    at = open_page("evaluate", attendee=OWNER, run_id=finished.name)
+    assert not at.exception
+    assert any("predictions.npz is damaged" in _unescaped(e) for e in at.error)
+    assert at.metric  # the scores from evaluation.json still show
+
+
+def test_evaluating_from_a_page_never_writes_the_status(finished):
+    """Regression: evaluating a run without an evaluation rebuilt a damaged status.json as
+    "running" and lost the damaged marker; only the worker writes a run's status."""
+    (finished / EVALUATION).unlink()
+    (finished / PREDICTIONS).unlink()
+    (finished / STATUS).write_bytes(b'{"status": "compl')
+    evaluation = evaluate_run(finished.name)
+    assert "val" in evaluation and (finished / EVALUATION).is_file()
+    assert (finished / STATUS).read_bytes() == b'{"status": "compl'
+    assert jobs.status(finished.name)["status"] == "damaged"

@@ -15,7 +15,8 @@ from PIL import Image
 from dlcore import LayerLabError, unpack
 from dlcore.dataset import Dataset, save_dataset
 from dlcore.images import PrepSettings
-from dlcore.importer import import_files, import_folder, import_npz, import_zip
+from dlcore.importer import import_files, import_folder, import_zip
+from dlcore.npz_import import import_npz
 from dlcore.storage import scratch_dir
 
 GREY16 = PrepSettings("grayscale", 16, 16)
@@ -376,30 +377,79 @@ def test_same_name_imported_at_once_has_exactly_one_winner(tmp_path):
     assert saved.counts()["train"].keys() == set(outcomes[winner])
 
 
-def test_a_name_that_runs_used_is_never_imported_again(tmp_path, monkeypatch):
+ANN, BOB = "a-" + "a" * 20, "a-" + "b" * 20
+
+
+def _finished_run_on(dataset: str, owner: str) -> str:
+    """A finished run on ``dataset`` (its directory only: nothing trains)."""
+    from dlcore.records import RunStatus
+    from dlcore.runs import write_new_run
+    from dlcore.spec import DataSpec, Experiment
+    from dlcore.storage import runs_dir
+
+    run_id = "20250101-000000-abc123"
+    folder = runs_dir() / run_id
+    folder.mkdir(parents=True)
+    experiment = Experiment(data=DataSpec(dataset), owner=owner)
+    write_new_run(folder, experiment, RunStatus(status="completed", owner=owner, dataset=dataset))
+    return run_id
+
+
+def test_a_name_that_runs_used_is_never_imported_again(tmp_path):
+    from dlcore.usage import runs_using
+
     root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
-    import_folder(root, "pets", GREY16, owner="ann")
-    monkeypatch.setattr("dlcore.importer.runs_using", lambda name: ["20250101-000000-abc123"])
+    import_folder(root, "pets", GREY16, owner=ANN, in_use=runs_using)
+    _finished_run_on("pets", ANN)
     with pytest.raises(LayerLabError, match="Choose a new dataset name, or delete those runs"):
-        import_folder(root, "pets", GREY16, owner="ann")
+        import_folder(root, "pets", GREY16, owner=ANN, in_use=runs_using)
+
+
+def test_a_deleted_name_that_a_finished_run_used_is_not_imported_again(tmp_path):
+    """Regression: with no manifest left, the run check was skipped and bob's new ``pets``
+    appeared under ann's finished run."""
+    from dlcore.dataset import read_manifest
+    from dlcore.usage import delete_dataset, runs_using
+
+    root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
+    import_folder(root, "pets", GREY16, owner=ANN, in_use=runs_using)
+    run_id = _finished_run_on("pets", ANN)
+    delete_dataset("pets", ANN)  # a finished run does not keep its owner from deleting it
+    assert read_manifest("pets") is None
+    other = write_tree(tmp_path / "other", tree_files({"dog": 3, "fox": 3}))
+    for owner in (BOB, ANN, ""):
+        with pytest.raises(LayerLabError, match=f"Run\\(s\\) {run_id} trained on"):
+            import_folder(other, "pets", GREY16, owner=owner, in_use=runs_using)
+    assert read_manifest("pets") is None
 
 
 def test_delete_dataset_by_its_owner_only_and_not_under_an_active_job(tmp_path, monkeypatch):
-    from dlcore import builtin
+    from dlcore import usage
     from dlcore.dataset import read_manifest
 
     root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
-    import_folder(root, "pets", GREY16, owner="ann", owner_label="Ann")
-    for intruder in ("bob", ""):
+    import_folder(root, "pets", GREY16, owner=ANN, owner_label="Ann")
+    for intruder in (BOB, "", "ann"):
         with pytest.raises(LayerLabError, match="not yours to delete"):
-            builtin.delete_dataset("pets", intruder)
-    monkeypatch.setattr(builtin, "runs_using", lambda name: ["run-1"])
-    monkeypatch.setattr(builtin, "_active", lambda run_id: True)
+            usage.delete_dataset("pets", intruder)
+    monkeypatch.setattr(usage, "runs_using", lambda name: ["run-1"])
+    monkeypatch.setattr(usage, "_active", lambda run_id: True)
     with pytest.raises(LayerLabError, match="queued or training"):
-        builtin.delete_dataset("pets", "ann")
-    monkeypatch.setattr(builtin, "_active", lambda run_id: False)
-    builtin.delete_dataset("pets", "ann")
+        usage.delete_dataset("pets", ANN)
+    monkeypatch.setattr(usage, "_active", lambda run_id: False)
+    usage.delete_dataset("pets", ANN)
     assert read_manifest("pets") is None
+
+
+def test_delete_takes_the_writer_lock_before_reading_the_owner(tmp_path, monkeypatch):
+    from dlcore import usage
+    from dlcore.importer import one_writer
+
+    root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
+    import_folder(root, "pets", GREY16, owner=ANN)
+    monkeypatch.setattr(usage, "read_manifest", lambda name: pytest.fail("read before lock"))
+    with one_writer("pets"), pytest.raises(LayerLabError, match="right now"):
+        usage.delete_dataset("pets", ANN)
 
 
 def test_import_memory_stays_far_below_the_prepared_size(tmp_path):
@@ -428,3 +478,33 @@ def test_import_memory_stays_far_below_the_prepared_size(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
     assert int(result.stdout.split()[-1]) < 48  # MB; the prepared images are 96 MB
+
+
+def test_a_browser_folder_upload_is_streamed_and_capped_at_the_upload_limit(monkeypatch):
+    class Upload(io.BytesIO):  # like Streamlit's UploadedFile: a file-like that knows its size
+        def getvalue(self):
+            raise AssertionError("the import copied an upload's bytes")
+
+        @property
+        def size(self):
+            return len(super().getvalue())
+
+    files = [(path, Upload(data)) for path, data in tree_files({"cat": 3, "dog": 3}).items()]
+    data = import_files(files, "upload", GREY16, val_percent=34)
+    assert data.classes == ["cat", "dog"]
+    monkeypatch.setenv("LAYERLAB_MAX_UPLOAD_MB", "1")
+    big = [(f"cat/{i}.png", io.BytesIO(b"x" * 400_000)) for i in range(3)]
+    with pytest.raises(LayerLabError, match="1 MB per upload"):
+        import_files(big, "big", GREY16)
+    assert not any(scratch_dir().iterdir())
+
+
+def test_the_disk_check_counts_what_a_zip_unpacks_to(monkeypatch):
+    from dlcore.importer import check_budget
+    from dlcore.limits import load_limits
+
+    monkeypatch.setenv("LAYERLAB_MAX_DISK_GB", "0.01")
+    limits = load_limits()
+    check_budget(10, (8, 8, 1), limits)
+    with pytest.raises(LayerLabError, match="over the limit of 0.01 GB"):
+        check_budget(10, (8, 8, 1), limits, unpacked_bytes=20_000_000)

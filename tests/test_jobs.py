@@ -17,8 +17,8 @@ import pytest
 from dlcore import LayerLabError, jobs
 from dlcore.builtin import PrivateDataset
 from dlcore.evaluate import evaluate_run
-from dlcore.importer import import_npz
 from dlcore.limits import Limits
+from dlcore.npz_import import import_npz
 from dlcore.runs import run_path
 from dlcore.spec import ConvBlock, DataSpec, DenseLayer, Experiment, ModelSpec, TrainSpec
 
@@ -97,16 +97,41 @@ def test_killed_worker_reads_interrupted_and_checkpoint_is_usable():
     assert evaluate_run(run_id)["val"]["accuracy"] >= 0.0
 
 
-def test_queue_serves_first_come_first_served():
-    first = jobs.submit(tiny(epochs=3, owner="a"))
-    second = jobs.submit(tiny(epochs=1, owner="b"))
+def test_queue_is_round_robin_across_attendees(monkeypatch):
+    """One slot; ada submits three jobs before bob and cy submit theirs: every attendee's
+    first job starts before anyone's second, and the order is visible while they wait."""
+    monkeypatch.setenv("LAYERLAB_MAX_CONCURRENT_JOBS", "1")
+    monkeypatch.setenv("LAYERLAB_MAX_JOBS_PER_OWNER", "5")
+    jobs.pause_queue()
+    ada = [jobs.submit(tiny(epochs=1, owner="a-ada")) for _ in range(3)]
+    bob = jobs.submit(tiny(epochs=1, owner="a-bob"))
+    cy = [jobs.submit(tiny(epochs=1, owner="a-cy")) for _ in range(2)]
+    expected = [ada[0], bob, cy[0], ada[1], cy[1], ada[2]]
+    assert jobs.queue_order() == expected
+    time.sleep(1.0)  # paused: nothing starts
+    states = {s["run_id"]: s for s in jobs.list_runs()}
+    assert all(states[r]["status"] == "queued" for r in expected)
+    assert [states[r]["ahead"] for r in expected] == [0, 1, 2, 3, 4, 5]
+    assert states[ada[0]]["phase"] == "queued"  # paused, so not starting
+    jobs.resume_queue()
+    for run_id in expected:
+        assert jobs.wait(run_id, timeout=240)["status"] == "completed"
+    started = [jobs.status(r)["started_ts"] for r in expected]
+    assert started == sorted(started)
+
+
+def test_a_queued_job_waits_without_a_process_and_cancels_at_once(monkeypatch):
+    monkeypatch.setenv("LAYERLAB_MAX_CONCURRENT_JOBS", "1")
+    first = jobs.submit(tiny(epochs=30, owner="a-ada"))
+    second = jobs.submit(tiny(epochs=1, owner="a-bob"))
     wait_until(lambda: jobs.status(first)["status"] == "running")
-    assert jobs.status(second)["status"] == "queued"
-    assert jobs.status(second)["queue_position"] == 1
-    jobs.wait(second, timeout=240)
-    started = [jobs.status(r)["started"] for r in (first, second)]
-    assert started[0] <= started[1]
-    assert jobs.status(first)["status"] == "completed"
+    waiting = jobs.status(second)
+    assert (waiting["status"], waiting["phase"], waiting["ahead"]) == ("queued", "queued", 0)
+    assert waiting["pid"] is None and not (run_path(second) / "worker.json").exists()
+    assert jobs.cancel(second, actor="a-bob")["status"] == "cancelled"
+    assert jobs.cancel(first)["status"] in ("running", "cancelled")
+    assert jobs.wait(first, timeout=120)["status"] == "cancelled"
+    assert jobs.status(second)["started"] is None  # it never started
 
 
 def test_nan_loss_stops_training_with_advice(tmp_path):
@@ -184,7 +209,9 @@ def test_simultaneous_submits_never_pass_the_job_limits(monkeypatch):
     """Six clicks at the same instant by one attendee whose limit is 2: exactly 2 runs."""
     import threading
 
-    monkeypatch.setattr(jobs, "start_worker", lambda run_id: None)  # queued runs suffice here
+    monkeypatch.setattr(
+        jobs, "ensure_scheduler", lambda **options: None
+    )  # queued runs suffice here
     limits = Limits(max_jobs_per_owner=2)
     start, results = threading.Barrier(6), []
 
@@ -211,7 +238,7 @@ def test_simultaneous_submits_never_pass_the_job_limits(monkeypatch):
 def test_simultaneous_submits_never_pass_the_server_limit(monkeypatch):
     import threading
 
-    monkeypatch.setattr(jobs, "start_worker", lambda run_id: None)
+    monkeypatch.setattr(jobs, "ensure_scheduler", lambda **options: None)
     limits = Limits(max_jobs_total=3)
     start, results = threading.Barrier(6), []
 

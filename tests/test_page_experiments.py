@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import pytest
-from pages_support import OWNER, copy_of_tiny_run, open_page
+from pages_support import OWNER, copy_of_tiny_run, id_for, open_page, texts
 
 from dlcore import jobs
-from dlcore.runs import run_path
+from dlcore.builtin import load_dataset
+from dlcore.dataset import save_dataset
+from dlcore.runs import run_path, write_status
+from dlcore.spec import DataSpec, Experiment
+from dlcore.text import escape_markdown
 
 
 def test_opens_cold_and_asks_for_a_run():
@@ -69,3 +74,47 @@ def test_the_instructor_deletes_anyone_s_finished_run(tmp_path_factory):
     next(b for b in at.button if b.label == "Delete run").click().run()
     assert not at.exception and not at.error
     assert run_id not in [s["run_id"] for s in jobs.list_runs()]
+
+
+def _scored_run(name: str, accuracy: float, dataset: str = "digits", label=None) -> str:
+    """A finished run of ``name``'s browser written straight to disk, with its score."""
+    experiment = Experiment(data=DataSpec(dataset), owner=id_for(name))
+    run_id = jobs.create_run(experiment, owner_label=name if label is None else label)
+    write_status(run_path(run_id), status="completed", val_accuracy=accuracy)
+    return run_id
+
+
+def _carols_own_dataset() -> None:
+    digits = load_dataset("digits")
+    manifest = {"owner": id_for("carol"), "owner_label": "carol"}
+    save_dataset(dataclasses.replace(digits, name="carol-cats", manifest=manifest))
+
+
+def test_the_class_leaderboard_of_the_dataset_with_your_place():
+    hostile = "[win](http://evil) :red[x] <b>"
+    _scored_run("ada", 0.8)
+    _scored_run("ada", 0.7)
+    _scored_run("bob", 0.9, label=hostile)
+    _carols_own_dataset()
+    carols = _scored_run("carol", 0.99, dataset="carol-cats")  # private: never on the board
+    _scored_run("dan", 0.95, dataset="mnist-sample")  # another dataset
+    at = open_page("experiments", attendee="ada", dataset="digits")
+    assert not at.exception and not at.error
+    board = at.table[0].value
+    assert board["attendee"].tolist() == [escape_markdown(hostile), "ada"]  # shown as text
+    assert board["best val accuracy"].tolist() == ["90.0%", "80.0%"]
+    assert board["runs"].tolist() == [1, 2] and board["you"].tolist() == ["", "← you"]
+    assert "carol" not in board.to_string() and carols not in texts(at)
+    assert id_for("ada") not in board.to_string()
+
+
+def test_no_leaderboard_for_a_private_dataset():
+    _carols_own_dataset()
+    _scored_run("carol", 0.99, dataset="carol-cats")
+    for at in (
+        open_page("experiments", attendee="carol", dataset="carol-cats"),
+        open_page("experiments", attendee="eve", dataset="carol-cats", instructor=True),
+    ):
+        assert not at.exception and not at.error
+        assert not at.table
+        assert "shared datasets only" in texts(at)

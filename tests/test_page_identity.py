@@ -214,9 +214,10 @@ def test_wrong_instructor_codes_are_paused_even_across_new_sessions():
     for _ in range(9):  # each time a new browser session, with a new key
         assert "not the instructor code" in guess("guess").error[0].value
     assert "Too many wrong" in guess("guess").error[0].value
-    at = guess(INSTRUCTOR_CODE)  # even the right code waits now
-    assert "Too many wrong instructor codes: wait" in at.error[0].value
-    assert not [c for c in at.caption if "Instructor mode is on" in c.value]
+    assert "Too many wrong" in guess("guess").error[0].value  # paused: one guess per browser
+    at = guess(INSTRUCTOR_CODE)  # but nobody can lock the instructor out
+    assert not at.error
+    assert [c for c in at.caption if "Instructor mode is on" in c.value]
 
 
 def test_a_nameless_attendee_s_import_is_still_theirs():

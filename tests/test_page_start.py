@@ -36,7 +36,7 @@ def test_name_is_stripped_shortened_and_kept():
 
 def test_long_name_is_cut_to_64_characters():
     def script():
-        from pages.common import attendee_label, set_attendee
+        from pages.identity import attendee_label, set_attendee
 
         set_attendee("  " + "y" * 100)
         assert attendee_label() == "y" * 64

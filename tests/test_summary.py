@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 
 from dlcore import summary
@@ -34,6 +36,8 @@ def test_durations_and_labels():
     status = {"started": "2026-01-01T10:00:00", "ended": "2026-01-01T10:01:05"}
     assert summary.duration_seconds(status) == 65
     assert summary.duration_seconds({"started": "2026-01-01T10:00:00"}) is None
+    assert summary.duration_seconds({"started": "2026-01-01T10:00:00", "ended": None}) is None
+    assert summary.duration_seconds({"started": "soon", "ended": "2026-01-01T10:00:00"}) is None
     assert summary.format_seconds(65) == "1:05" and summary.format_seconds(3723) == "1:02:03"
     assert summary.format_seconds(None) == "" and summary.format_seconds(float("nan")) == ""
     status = {"run_id": "r1", "owner": "id-of-ada", "owner_label": "ada", "dataset": "digits"}
@@ -95,3 +99,81 @@ def test_overfitting_is_validation_loss_rising_while_training_loss_falls():
     assert summary.overfitting_epoch(one_bump) is None  # one epoch up is noise, not a trend
     both_rise = summary.epoch_history(_metrics([1.0, 0.5, 0.6, 0.7], [1.0, 0.5, 0.6, 0.7]))
     assert summary.overfitting_epoch(both_rise) is None  # diverging, not overfitting
+
+
+def _status(owner: str, label: str, accuracy, dataset="digits", created=0.0, **more) -> dict:
+    return {
+        "run_id": f"r-{owner}-{created}", "owner": owner, "owner_label": label,
+        "dataset": dataset, "model": "mlp", "status": "completed", "val_accuracy": accuracy,
+        "created_ts": created, **more,
+    }  # fmt: skip
+
+
+ADA, BOB, EVE = (attendee_id(c * 32) for c in "abe")
+
+
+def test_leaderboard_is_each_attendee_s_best_on_the_dataset_best_first():
+    statuses = [
+        _status(ADA, "ada", 0.80, created=1), _status(ADA, "ada", 0.90, created=2),
+        _status(BOB, "bob", 0.95, created=3), _status(BOB, "bob", 0.99, dataset="cifar10"),
+        _status(EVE, "", 0.90, created=1),  # the same score as ada's best, but sooner
+        _status(EVE, "", None, status="failed"), _status("", "", 1.0),  # the instructor's
+    ]  # fmt: skip
+    board = summary.leaderboard(statuses, "digits", viewer=ADA)
+    assert board["attendee"].tolist() == ["bob", "anonymous", "ada"]
+    assert board["place"].tolist() == [1, 2, 3]
+    assert board["best val accuracy"].tolist() == [0.95, 0.90, 0.90]
+    assert board["runs"].tolist() == [1, 1, 2] and board["you"].tolist() == [False, False, True]
+    assert ADA not in board.to_string() and BOB not in board.to_string()
+    assert summary.leaderboard(statuses, "mnist").empty
+
+
+def test_leaderboard_shows_the_top_places_and_your_own():
+    owners = [attendee_id(f"{n:02d}" * 16) for n in range(15)]
+    statuses = [_status(o, f"p{n}", 0.9 - n / 100) for n, o in enumerate(owners)]
+    board = summary.leaderboard(statuses, "digits", viewer=owners[13], top=10)
+    assert board["place"].tolist() == [*range(1, 11), 14]
+    assert board["you"].tolist() == [False] * 10 + [True]
+    assert len(summary.leaderboard(statuses, "digits", viewer="")) == 10
+
+
+def test_leaderboard_labels_are_plain_text():
+    board = summary.leaderboard([_status(ADA, "\u202e[x](http://e)\n:red[y]", 0.5)], "digits")
+    assert board["attendee"].tolist() == ["[x](http://e) :red[y]"]  # escaped by the page
+
+
+def test_class_overview_groups_runs_by_attendee_with_queue_and_progress(layerlab_home):
+    from dlcore import jobs
+    from dlcore.records import MetricRow
+    from dlcore.runs import append_metric, record_worker, run_path, write_status
+    from dlcore.spec import DataSpec, Experiment
+
+    running = jobs.create_run(Experiment(data=DataSpec("digits"), owner=BOB), owner_label="bob")
+    path = run_path(running)
+    write_status(path, status="running")
+    record_worker(path, os.getpid())  # a live process stands in for its worker
+    append_metric(path, MetricRow("epoch", 1, 10, 0.5, val_accuracy=0.7, progress=0.5))
+    append_metric(path, MetricRow("batch", 2, 12, 0.4, progress=0.6))
+    statuses = [
+        jobs.status(running),
+        _status(ADA, "ada", 0.8, created=1),
+        _status(BOB, "bob", None, created=5, status="queued", queue_position=2),
+        _status(EVE, "\u202ebob", 0.5, created=2, status="cancelled"),  # a second "bob"
+        _status("", "", 0.9, status="failed", val_accuracy=None),
+    ]
+    frame = summary.class_overview(statuses)
+    assert list(frame.columns) == summary.OVERVIEW_COLUMNS
+    assert frame["attendee"].tolist() == ["(instructor)", "ada", "bob", "bob", "bob"]
+    bob_ids = [statuses[i]["run_id"] for i in (0, 2)]  # newest first within an attendee
+    mine = frame[frame["run"].isin(bob_ids)]
+    assert mine["run"].tolist() == bob_ids and mine.index.tolist() in ([2, 3], [3, 4])
+    by_run = frame.set_index("run")
+    assert by_run.loc[running, "progress"] == 0.6
+    assert by_run.loc[running, "best val accuracy"] == 0.7  # from the log while it trains
+    assert by_run.loc[statuses[1]["run_id"], "progress"] == 1.0
+    assert by_run.loc[running, "status"] == "training"  # its phase, where jobs gives one
+    assert by_run.loc[statuses[2]["run_id"], "queue"] == 2
+    assert by_run.loc[statuses[2]["run_id"], "progress"] == 0.0
+    assert pd.isna(by_run.loc[statuses[1]["run_id"], "queue"])
+    assert not {ADA, BOB, EVE} & set(frame.to_string().split())
+    assert summary.class_overview([]).empty

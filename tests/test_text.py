@@ -42,8 +42,23 @@ def test_plain_removes_controls_and_breaks_lines_into_spaces():
     assert plain(None) == "None" and plain(3) == "3"
 
 
+@pytest.mark.parametrize(
+    "invisible",
+    ["\u200b", "\u200c", "\u200d", "\u2060", "\u2063", "\u2064", "\ufeff", "\u206a", "\u206f"]
+    + ["\U000e0001", "\U000e0041", "\U000e007f", "\u00ad"],
+)
+def test_plain_removes_zero_width_and_other_format_characters(invisible):
+    assert plain(f"ad{invisible}min") == "admin"
+    assert plain(f"{invisible}ada{invisible}") == "ada"
+
+
+def test_plain_keeps_a_joiner_only_inside_an_emoji_sequence():
+    assert plain("👨\u200d💻") == "👨\u200d💻" and plain("👍🏽\u200d👍") == "👍🏽\u200d👍"
+    assert plain("a\u200db") == "ab" and plain("👨\u200db") == "👨b" and plain("\u200d👨") == "👨"
+
+
 def test_plain_is_idempotent():
-    nasty = "\u202e[x](y)\n\u2066e\u0301\udc80"
+    nasty = "\u202e[x](y)\n\u2066e\u0301\udc80\u200b👨\u200d\u200d💻"
     assert plain(plain(nasty)) == plain(nasty)
 
 

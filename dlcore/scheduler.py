@@ -1,0 +1,283 @@
+"""The scheduler: ``python -m dlcore.scheduler``, one per data directory, started on demand.
+
+It imports Keras once, then sleeps on a FIFO: a submit, a cancel, the instructor's pause or
+resume, or a job that ends wakes it (no process polls per waiting job). On each wake it starts
+as many queued jobs as the machine has room for, in the fair queue's order, each in a child
+forked from this warm process: the child has Keras imported already, so a job's first batch
+comes about a second after its submission, and it is still one process per job, whose memory
+is freed when the job ends. Nothing here runs a framework operation: a child forked from a
+process that has initialised TensorFlow, JAX or CUDA would inherit a broken runtime.
+
+The scheduler holds an flock for its life, so a second one exits at once. Jobs it started go
+on if it dies (they read as interrupted only when they die themselves); the next submit starts
+a new scheduler, which takes the queue from the run directories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import json
+import os
+import select
+import signal
+import sys
+import time
+from pathlib import Path
+
+from dlcore import LayerLabError
+from dlcore.fairqueue import Gpu, fair_order, list_gpus, place
+from dlcore.limits import load_limits
+from dlcore.runs import (
+    cancel_requested,
+    read_all_statuses,
+    record_worker,
+    run_path,
+    write_status,
+)
+from dlcore.storage import atomic_write_json, data_home_path, file_lock, subdir
+
+WAKE = "wake"  # the FIFO in queue/ that wakes the scheduler
+STATE = "scheduler.json"  # its pid and whether Keras is imported yet
+PAUSED = "paused"  # present while the instructor has paused the queue
+IDLE_EXIT_S = float(os.environ.get("LAYERLAB_SCHEDULER_IDLE_S", 3600))
+
+
+def queue_dir() -> Path:
+    return subdir("queue")
+
+
+def wake_path() -> Path:
+    path = queue_dir() / WAKE
+    with contextlib.suppress(FileExistsError):
+        os.mkfifo(path, 0o600)
+    return path
+
+
+def poke() -> bool:
+    """Wake the scheduler; False when none is running (nobody reads the FIFO)."""
+    try:
+        fd = os.open(wake_path(), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno in (errno.ENXIO, errno.ENOENT):
+            return False
+        raise
+    try:
+        os.write(fd, b"!")
+    except BlockingIOError:
+        pass  # the FIFO is full of wake-ups already: it will wake
+    finally:
+        os.close(fd)
+    return True
+
+
+def read_state() -> dict:
+    try:
+        state = json.loads((queue_dir() / STATE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def known_gpus() -> list[Gpu]:
+    """The GPUs the running scheduler found (none when no scheduler runs)."""
+    cards = read_state().get("gpus") or []
+    return [Gpu(**card) for card in cards if isinstance(card, dict)]
+
+
+def is_paused() -> bool:
+    return (queue_dir() / PAUSED).exists()
+
+
+def preload() -> None:
+    """Import what a job needs, without running any framework operation."""
+    import keras  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+
+    from dlcore import backend, builtin, evaluate, images, model, worker  # noqa: F401
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self.children: dict[int, str] = {}  # pid -> run id, of the jobs this process forked
+        self.stopping = False
+        self.wake_read = os.open(wake_path(), os.O_RDONLY | os.O_NONBLOCK)
+        # A writer of our own keeps the FIFO open, so select() does not see EOF when the
+        # last poke's writer closes; signals write to it too (SIGCHLD: a job ended).
+        self.wake_write = os.open(wake_path(), os.O_WRONLY | os.O_NONBLOCK)
+        self.limits = load_limits()
+        self.gpus = list_gpus()
+
+    def _signal(self, signum, frame) -> None:
+        if signum == signal.SIGTERM:
+            self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_write, b"!")
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, self._signal)
+        signal.signal(signal.SIGTERM, self._signal)
+        atomic_write_json(queue_dir() / STATE, {"pid": os.getpid(), "ready": False})
+        try:
+            preload()
+        except Exception as error:  # noqa: BLE001 - a job will report the same error itself
+            print(f"preload failed: {error}", file=sys.stderr, flush=True)
+        state = {
+            "pid": os.getpid(),
+            "ready": True,
+            "gpus": [dataclasses.asdict(g) for g in self.gpus],
+        }
+        atomic_write_json(queue_dir() / STATE, state)
+        idle_since = time.monotonic()
+        while not self.stopping and (data_home_path() / "queue").is_dir():  # gone: tests
+            self._reap()
+            busy = self.dispatch()
+            if busy or self.children:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > IDLE_EXIT_S:
+                break
+            # Running jobs not forked here (a previous scheduler's) end without a SIGCHLD:
+            # look again every few seconds while any job is active.
+            select.select([self.wake_read], [], [], 2.0 if busy else 60.0)
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self.wake_read, 4096):
+                    pass
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            self.children.pop(pid, None)
+
+    def dispatch(self) -> bool:
+        """Start what fits, in fair order; True while any job is queued or running."""
+        with contextlib.suppress(LayerLabError):  # an instructor may change limits.toml
+            self.limits = load_limits()
+        with file_lock("queue"):
+            statuses = read_all_statuses()
+            queued = [s for s in statuses if s.status == "queued"]
+            running = [s for s in statuses if s.status == "running"]
+            for status in list(queued):
+                if cancel_requested(run_path(status.run_id)):
+                    cancel_queued(status.run_id)
+                    queued.remove(status)
+            if is_paused():
+                return bool(queued or running)
+            by_id = {status.run_id: status for status in queued}
+            for run_id in fair_order(queued):
+                job = by_id[run_id]
+                where = place(job, running, self.gpus, self.limits.max_concurrent_jobs)
+                if where is False:
+                    break
+                running.append(self._start(job, where))
+                queued.remove(job)
+        return bool(queued or running)
+
+    def _start(self, job, gpu: int | None):
+        """Fork the job's process; it waits until its run records it, then trains."""
+        path = run_path(job.run_id)
+        go_read, go_write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the job's process
+            os.close(go_write)
+            _child(path, gpu, go_read, keep=())
+        os.close(go_read)
+        self.children[pid] = job.run_id
+        record_worker(path, pid)
+        status = write_status(
+            path,
+            status="running",
+            message="Starting.",
+            gpu=gpu,
+            pid=pid,
+            started=_now(),
+            started_ts=time.time(),
+        )
+        os.write(go_write, b"go")
+        os.close(go_write)
+        return dataclasses.replace(status, run_id=job.run_id)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _child(path: Path, gpu: int | None, go_read: int, keep: tuple) -> None:
+    """The job's process: never returns."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.setpgid(0, 0)  # its own process group: a signal to it reaches no other job
+        os.read(go_read, 2)
+        os.close(go_read)
+        log = os.open(path / "worker.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        _close_inherited()
+        if gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+        from dlcore import worker
+
+        code = worker.run_job(path)
+    except BaseException as error:  # noqa: BLE001 - the child must never return to the loop
+        with contextlib.suppress(Exception):
+            print(f"job process failed: {error!r}", file=sys.stderr, flush=True)
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _close_inherited() -> None:
+    """Close the scheduler's descriptors (its lock, the FIFO) in a job's process, so that a
+    job outliving the scheduler does not keep its lock or its FIFO open."""
+    for fd in _SCHEDULER_FDS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+_SCHEDULER_FDS: list[int] = []
+
+
+def cancel_queued(run_id: str) -> None:
+    """Mark a queued run cancelled (under the queue lock, which the caller holds)."""
+    write_status(
+        run_path(run_id), status="cancelled", message="Cancelled before it started.", ended=_now()
+    )
+
+
+def main() -> int:
+    """Serve the queue of this data directory until idle; exit at once if one already does."""
+    lock = open(subdir("locks") / "scheduler.lock", "a")  # noqa: SIM115 - held for life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0
+    try:
+        scheduler = Scheduler()
+    except LayerLabError as error:
+        print(f"scheduler: {error}", file=sys.stderr, flush=True)
+        return 2
+    _SCHEDULER_FDS.extend([lock.fileno(), scheduler.wake_read, scheduler.wake_write])
+    try:
+        scheduler.serve()
+    finally:
+        with contextlib.suppress(OSError):
+            (queue_dir() / STATE).unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Instructor: the whole room at a glance. Every attendee's runs with their place in the queue,
+progress and best accuracy; the server's CPU, memory, disk and GPUs; pause and resume the
+queue; cancel or delete any run. Unlocked by the instructor code on the Start page: without it
+the page shows nothing of anyone's work."""
+
+import pandas as pd
+import streamlit as st
+
+from dlcore import LayerLabError, jobs, summary, system
+from dlcore.runs import ACTIVE
+from pages import common
+
+ROOM_REFRESH_S, SERVER_REFRESH_S = 3.0, 5.0
+PERCENT = st.column_config.NumberColumn(format="percent")
+ROOM_COLUMNS = {
+    "queue": st.column_config.NumberColumn("queue", help="Place in the queue: 1 starts next."),
+    "progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
+    "best val accuracy": PERCENT,
+}
+
+
+def _figure(value: float | None, unit: str, digits: int = 1) -> str:
+    return "?" if value is None else f"{value:,.{digits}f} {unit}"
+
+
+def _gb(megabytes: float | None) -> float | None:
+    return None if megabytes is None else megabytes / 1024
+
+
+def _server() -> None:
+    """The server's figures, refreshed every few seconds."""
+    stats = system.server_stats()
+    cpu, memory, disk = st.columns(3)
+    load = _figure(stats["load_1m"], "", 2).strip()
+    cpu.metric(
+        "CPU", _figure(stats["cpu_percent"], "%", 0), help=f"{stats['num_cpus']} cores, load {load}"
+    )
+    used, total = (stats["memory"].get(k) for k in ("used_mb", "total_mb"))
+    memory.metric("Memory", f"{_figure(_gb(used), 'GB')} of {_figure(_gb(total), 'GB')}")
+    usage = stats["disk"]
+    disk.metric(
+        "Data directory",
+        f"{_figure(usage['used_gb'], 'GB')} of {_figure(usage['limit_gb'], 'GB')}",
+        help=f"The limit is max_disk_gb; {_figure(usage['free_gb'], 'GB')} free on its disk.",
+    )
+    if stats["gpus"]:
+        st.dataframe(pd.DataFrame(stats["gpus"]), hide_index=True)  # plain-text cells
+    else:
+        st.caption("No GPU found (nvidia-smi): jobs train on the CPU.")
+
+
+def _queue_controls() -> None:
+    try:
+        if jobs.queue_paused():
+            st.warning(
+                "The queue is paused: running jobs go on, queued ones wait until you resume it."
+            )
+            if st.button("Resume the queue", icon=":material/play_arrow:", type="primary"):
+                jobs.resume_queue()
+                st.rerun()
+        elif st.button("Pause the queue", icon=":material/pause:"):
+            jobs.pause_queue()
+            st.rerun()
+    except LayerLabError as error:
+        common.show_error(error)
+
+
+def _room() -> None:
+    """Every attendee's runs, refreshed every few seconds."""
+    statuses = jobs.list_runs()
+    if not statuses:
+        st.info("No runs yet: they appear here as attendees press Start on the Train page.")
+        return
+    frame = summary.class_overview(statuses)
+    people, running, queued, done = st.columns(4)
+    people.metric("Attendees with runs", len({s.get("owner") for s in statuses}))
+    running.metric("Running", int(frame["status"].isin(["starting", "training"]).sum()))
+    queued.metric("Queued", int((frame["status"] == "queued").sum()))
+    done.metric("Completed", int((frame["status"] == "completed").sum()))
+    st.dataframe(frame, hide_index=True, column_config=ROOM_COLUMNS)
+
+
+def _act_on_a_run() -> None:
+    """Cancel or delete any attendee's run, with the instructor's authority (actor None)."""
+    statuses = {s["run_id"]: s for s in jobs.list_runs()}
+    if not statuses:
+        return
+    run_id = st.selectbox(
+        "Run", list(statuses), format_func=lambda r: summary.run_label(statuses[r])
+    )
+    status = statuses[run_id]
+    try:
+        if status.get("status") in ACTIVE:
+            if st.button("Cancel run", icon=":material/stop:"):
+                jobs.cancel(run_id, actor=None)
+                st.rerun()
+            return
+        sure = st.checkbox(f"Yes, delete run {common.md(run_id)} and its model for good")
+        if st.button("Delete run", icon=":material/delete:", disabled=not sure):
+            jobs.delete(run_id, actor=None)
+            if common.current_run() == run_id:
+                common.set_run(None)
+            st.rerun()
+    except LayerLabError as error:
+        common.show_error(error)
+
+
+st.title("Instructor")
+if not common.is_instructor():
+    st.info(
+        "This page is the instructor's: enter the instructor code on the Start page to unlock it."
+    )
+    st.page_link("pages/start.py", label="Go to Start", icon=":material/home:")
+    st.stop()
+
+st.subheader("The server")
+st.fragment(_server, run_every=SERVER_REFRESH_S)()
+st.subheader("The room")
+_queue_controls()
+st.fragment(_room, run_every=ROOM_REFRESH_S)()
+st.subheader("Cancel or delete a run")
+_act_on_a_run()
