@@ -21,6 +21,16 @@ def _sweep_scratch_once(home: str) -> int:
     return sweep_scratch(max_age_hours=6)
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _warm_scheduler_once(home: str) -> bool:
+    """Once per server start: start the job scheduler, so that it has Keras imported before
+    the first attendee presses Start (the Train page wakes it again if it idled out)."""
+    from dlcore.jobs import warm_up
+
+    warm_up()
+    return True
+
+
 st.set_page_config(page_title="LayerLab", page_icon=str(ASSETS / "favicon.png"), layout="wide")
 st.logo(str(ASSETS / "logo.png"), icon_image=str(ASSETS / "favicon.png"))
 
@@ -37,6 +47,7 @@ PAGES = [
 ]
 
 _sweep_scratch_once(str(data_home()))
+_warm_scheduler_once(str(data_home()))
 page = st.navigation(PAGES)
 render_sidebar()
 page.run()

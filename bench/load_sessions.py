@@ -6,14 +6,18 @@ One ``streamlit run app.py`` with an empty data directory and one Chromium (Debi
 ``/usr/bin/chromium``) holding one browser context per attendee. Every attendee types a name,
 takes the built-in ``digits`` set, picks the ``mlp`` network (LeNet's 5x5 convolutions do not
 suit 8x8 images), sets one epoch and presses Start; the steps are interleaved across the
-sessions, so the Start clicks land within a second or two. The queue then trains the jobs one
-at a time (one slot on a CPU machine).
+sessions, so the Start clicks land within a second or two. The data directory's scheduler then
+starts the jobs in the fair queue's order, as many at once as it allows (``fairqueue.cpu_slots()``
+on a CPU machine, or the instructor's ``max_concurrent_jobs``), each in a child it forks.
 
 Prints: seconds from the first Start click until the last job finished, each job's wait in the
-queue and its run time (min / median / max), the peak memory of the Streamlit server
-(``VmHWM``) and of the workers (``peak_memory_mb`` in their status), and how many jobs
-completed. tests/test_load.py drives the same scenario through the functions here and asserts
-the behaviour; this script only measures.
+queue (``started_ts - created_ts``) and its run time (started until its process exits; min /
+median / max), the most jobs seen training at once (statuses sampled every 0.1 s), the peak
+memory of the Streamlit server and of the scheduler (``VmHWM``), of each job process
+(``peak_memory_mb`` in its status) and of all of them together, and how many jobs completed;
+then the same figures as one JSON line (with each run's record in artifacts/load/bench.json).
+tests/test_load.py drives the same scenario through the functions here and asserts the
+behaviour; this script only measures.
 """
 
 from __future__ import annotations
@@ -211,101 +215,113 @@ def wait_for_runs(count: int, timeout: float, poll: float = 0.5) -> list[dict]:
         time.sleep(poll)
 
 
-def _lock_holders() -> set[int]:
-    """Pids holding an flock now (the training slots are flocks)."""
-    holders = set()
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if len(fields) > 4 and fields[1] == "FLOCK" and fields[4].isdigit():
-            holders.add(int(fields[4]))
-    return holders
-
-
-def _status_mb(pid: int, field: str) -> float | None:
-    """A memory figure of /proc/<pid>/status (``VmRSS`` now, ``VmHWM`` peak), in MB."""
+def _proc_mb(path: str, field: str) -> float | None:
+    """The ``field:`` line (in kB) of a /proc memory file, in MB; None once the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(path).read_text().splitlines():
             if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError):
+    except OSError:
         return None
     return None
 
 
 def _rss_mb(pid: int) -> float | None:
-    return _status_mb(pid, "VmRSS")
+    return _proc_mb(f"/proc/{pid}/status", "VmRSS")
 
 
-def peak_rss_mb(pid: int) -> float | None:
+def _pss_mb(pid: int) -> float | None:
+    """Resident memory with each page shared by n processes counted 1/n: a job forked from the
+    scheduler shares the scheduler's pages, which RSS counts in every process again."""
+    return _proc_mb(f"/proc/{pid}/smaps_rollup", "Pss")
+
+
+def peak_rss_mb(pid: int | None) -> float | None:
     """A live process's peak resident memory (VmHWM), in MB."""
-    return _status_mb(pid, "VmHWM")
+    return None if pid is None else _proc_mb(f"/proc/{pid}/status", "VmHWM")
+
+
+def allowed_at_once() -> int:
+    """How many jobs the scheduler lets train at once here: the instructor's
+    ``max_concurrent_jobs``, else ``fairqueue.cpu_slots()`` on a CPU machine (on GPUs it
+    places by memory, up to ``MAX_JOBS_PER_GPU`` a card)."""
+    from dlcore import scheduler
+    from dlcore.fairqueue import MAX_JOBS_PER_GPU, cpu_slots
+    from dlcore.limits import load_limits
+
+    limit = load_limits().max_concurrent_jobs
+    gpus = scheduler.known_gpus()
+    return limit or (MAX_JOBS_PER_GPU * len(gpus) if gpus else cpu_slots())
 
 
 class JobMonitor(threading.Thread):
-    """Samples every 0.1 s: which worker holds a training slot (from /proc/locks, so it needs
-    nothing from dlcore) and the memory of all worker processes together."""
+    """Samples the runs' statuses (``dlcore.jobs.list_runs``) every 0.1 s: how many are
+    "running" at once, and when each started (the scheduler's ``started_ts``); and from /proc the
+    memory of the job processes (each status's ``pid``: the child the scheduler forked) and of
+    the scheduler (its pid in ``queue/scheduler.json``)."""
 
     def __init__(self, interval: float = 0.1):
         super().__init__(daemon=True)
         self.interval = interval
-        self.slot_taken: dict[str, float] = {}  # run id -> first time seen holding a slot
-        self.max_holders = 0  # most runs seen holding a slot at the same time
-        self.peak_total_rss_mb = 0.0  # all live workers together
-        self.peak_waiting_rss_mb = 0.0  # one worker that has not taken a slot yet
+        self.started: dict[str, float] = {}  # run id -> started_ts from its status
+        self.max_running = 0  # most runs seen "running" at the same time
+        self.peak_jobs_rss_mb = 0.0  # the running jobs' processes together (shared pages n times)
+        self.peak_total_pss_mb = 0.0  # the scheduler and the running jobs together (PSS)
+        self.scheduler_pid: int | None = None
+        self.error: Exception | None = None
         self._halt = threading.Event()
 
-    def _workers(self) -> dict[int, str]:
-        from dlcore.storage import read_json, runs_dir
+    def sample(self) -> None:
+        from dlcore import jobs, scheduler
 
-        workers = {}
-        for path in runs_dir().glob("*/worker.json"):
-            info = read_json(path) or {}
-            if "pid" in info:
-                workers[int(info["pid"])] = path.parent.name
-        return workers
+        runs = jobs.list_runs()
+        running = [run for run in runs if run["status"] == "running"]
+        self.max_running = max(self.max_running, len(running))
+        for run in runs:
+            if run.get("started_ts") is not None:
+                self.started.setdefault(run["run_id"], run["started_ts"])
+        pid = scheduler.read_state().get("pid")
+        if isinstance(pid, int):
+            self.scheduler_pid = pid
+        job_pids = [run["pid"] for run in running if run.get("pid")]
+        rss = sum(_rss_mb(job) or 0.0 for job in job_pids)
+        self.peak_jobs_rss_mb = max(self.peak_jobs_rss_mb, rss)
+        everyone = [*job_pids, *([self.scheduler_pid] if self.scheduler_pid else [])]
+        pss = sum(_pss_mb(process) or 0.0 for process in everyone)
+        self.peak_total_pss_mb = max(self.peak_total_pss_mb, pss)
 
     def run(self) -> None:
         while not self._halt.is_set():
-            now = time.time()
-            workers = self._workers()
-            holders = _lock_holders()
-            holding = [run for pid, run in workers.items() if pid in holders]
-            self.max_holders = max(self.max_holders, len(holding))
-            for run in holding:
-                self.slot_taken.setdefault(run, now)
-            rss = {pid: _rss_mb(pid) or 0.0 for pid in workers}
-            self.peak_total_rss_mb = max(self.peak_total_rss_mb, sum(rss.values()))
-            waiting = [rss[pid] for pid, run in workers.items() if run not in self.slot_taken]
-            self.peak_waiting_rss_mb = max([self.peak_waiting_rss_mb, *waiting])
+            try:
+                self.sample()
+            except Exception as error:  # noqa: BLE001 - reported by stop(), in the caller's thread
+                self.error = error
+                return
             self._halt.wait(self.interval)
 
     def stop(self) -> None:
+        """Stop sampling; raise what broke the sampling, if anything did."""
         self._halt.set()
         self.join(timeout=5)
+        if self.error is not None:
+            raise RuntimeError(f"the job monitor stopped: {self.error!r}") from self.error
+
+
+def fair_key(run: dict) -> tuple:
+    """A run's place in the fair queue (``fairqueue.fair_order``): round, then submission."""
+    return (run.get("queue_round") or 0, run["created_ts"], run["run_id"])
 
 
 def timeline(runs: list[dict]) -> list[dict]:
-    """Per run, in queue (creation) order: when it was created, when its worker had imported
-    Keras and loaded the data (``dataset.json`` written), and when it finished (the last write
-    of ``status.json``, as the worker exits). File times are exact where status strings are
-    only to the second."""
+    """Per run, in the fair queue's order: its status and when its job process finished (the
+    last write of ``status.json``, its peak memory, as the process exits; a file time is exact
+    where the status's ``ended`` is only to the second)."""
     from dlcore.runs import run_path
 
-    rows = []
-    for status in sorted(runs, key=lambda r: r["created_ts"]):
-        path = run_path(status["run_id"])
-        dataset_file = path / "dataset.json"
-        rows.append(
-            {
-                **status,
-                "loaded_ts": dataset_file.stat().st_mtime if dataset_file.exists() else None,
-                "evaluated_ts": (path / "evaluation.json").stat().st_mtime
-                if (path / "evaluation.json").exists()
-                else None,
-                "finished_ts": (path / "status.json").stat().st_mtime,
-            }
-        )
-    return rows
+    return [
+        {**status, "finished_ts": (run_path(status["run_id"]) / "status.json").stat().st_mtime}
+        for status in sorted(runs, key=fair_key)
+    ]
 
 
 # --- the benchmark ---------------------------------------------------------------------------
@@ -321,35 +337,39 @@ def run_scenario(home: Path, count: int, timeout: float, screenshot: Path | None
     """Start the server and the sessions, drive them, wait for the jobs; return the figures."""
     home.mkdir(parents=True, exist_ok=True)
     os.environ["LAYERLAB_HOME"] = str(home)
-    with browser_support.streamlit_server(home) as (url, server), browser_support.chromium() as b:
-        began = time.time()
-        pages = open_sessions(b, url, count)
-        monitor = JobMonitor()
-        monitor.start()
-        try:
-            clicks = drive(pages)
-        except Exception:
-            save_screenshots(pages, "failed")
-            raise
-        driven = time.time()
-        try:
-            runs = wait_for_runs(count, timeout)
-        finally:
-            monitor.stop()
-        for page in pages:
-            wait_until_shown_finished(page)
-        if screenshot is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            pages[0].screenshot(path=str(screenshot), full_page=True)
-        server_peak = peak_rss_mb(server.pid)
+    from dlcore import jobs
+
+    try:
+        with (
+            browser_support.streamlit_server(home) as (url, server),
+            browser_support.chromium() as b,
+        ):
+            began = time.time()
+            pages = open_sessions(b, url, count)
+            monitor = JobMonitor()
+            monitor.start()
+            try:
+                clicks = drive(pages)
+            except Exception:
+                save_screenshots(pages, "failed")
+                raise
+            driven = time.time()
+            try:
+                runs = wait_for_runs(count, timeout)
+            finally:
+                monitor.stop()
+            for page in pages:
+                wait_until_shown_finished(page)
+            if screenshot is not None:
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                pages[0].screenshot(path=str(screenshot), full_page=True)
+            server_peak = peak_rss_mb(server.pid)
+            scheduler_peak = peak_rss_mb(monitor.scheduler_pid)
+            allowed = allowed_at_once()
+    finally:
+        jobs.stop_scheduler()  # it runs in its own session: the server's end leaves it running
     rows = timeline(runs)
-    waits, run_times = [], []
-    for row in rows:
-        taken = monitor.slot_taken.get(row["run_id"])
-        if taken is not None:
-            waits.append(taken - row["created_ts"])
-            run_times.append(row["finished_ts"] - taken)
-    worker_peaks = [row["peak_memory_mb"] for row in rows if row.get("peak_memory_mb") is not None]
+    started = [row for row in rows if row.get("started_ts") is not None]
     return {
         "sessions": count,
         "jobs_completed": sum(row.get("status") == "completed" for row in rows),
@@ -358,13 +378,15 @@ def run_scenario(home: Path, count: int, timeout: float, screenshot: Path | None
         "ui_path_s": driven - began,
         "start_click_spread_s": clicks[-1] - clicks[0],
         "first_start_to_last_finished_s": max(row["finished_ts"] for row in rows) - clicks[0],
-        "queue_wait_s": waits,
-        "run_time_s": run_times,
-        "max_jobs_holding_a_slot": monitor.max_holders,
+        "queue_wait_s": [row["started_ts"] - row["created_ts"] for row in started],
+        "run_time_s": [row["finished_ts"] - row["started_ts"] for row in started],
+        "max_jobs_training_at_once": monitor.max_running,
+        "jobs_allowed_at_once": allowed,
         "server_peak_rss_mb": server_peak,
-        "worker_peak_rss_mb": worker_peaks,
-        "workers_peak_total_rss_mb": monitor.peak_total_rss_mb,
-        "waiting_worker_peak_rss_mb": monitor.peak_waiting_rss_mb,
+        "scheduler_peak_rss_mb": scheduler_peak,
+        "job_peak_rss_mb": [row["peak_memory_mb"] for row in rows if row.get("peak_memory_mb")],
+        "jobs_peak_total_rss_mb": monitor.peak_jobs_rss_mb,
+        "scheduler_and_jobs_peak_pss_mb": monitor.peak_total_pss_mb,
         "runs": [
             {
                 key: row.get(key)
@@ -372,9 +394,11 @@ def run_scenario(home: Path, count: int, timeout: float, screenshot: Path | None
                     "run_id",
                     "owner_label",
                     "status",
+                    "queue_round",
                     "created_ts",
-                    "started",
-                    "ended",
+                    "started_ts",
+                    "finished_ts",
+                    "pid",
                     "peak_memory_mb",
                     "val_accuracy",
                 )  # fmt: skip
@@ -384,23 +408,38 @@ def run_scenario(home: Path, count: int, timeout: float, screenshot: Path | None
     }
 
 
+def _mb(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} MB"
+
+
 def report(figures: dict) -> str:
-    worker_peaks = figures["worker_peak_rss_mb"]
     lines = [
         f"sessions: {figures['sessions']}, jobs completed: {figures['jobs_completed']} of "
         f"{figures['jobs']}",
         f"first Start click -> last job finished: {figures['first_start_to_last_finished_s']:.1f} s"
         f"  (Start clicks spread over {figures['start_click_spread_s']:.1f} s; the UI path took "
         f"{figures['ui_path_s']:.1f} s from the first page load)",
-        f"queue wait per job (s): {_spread(figures['queue_wait_s'])}",
-        f"run time per job (s, slot taken -> worker exit): {_spread(figures['run_time_s'])}",
-        f"jobs holding a training slot at once (max): {figures['max_jobs_holding_a_slot']}",
-        f"Streamlit server peak RSS (VmHWM): {figures['server_peak_rss_mb']:.0f} MB",
-        f"worker peak RSS (MB): {_spread(worker_peaks)}"
-        f"; a worker waiting in the queue: at most {figures['waiting_worker_peak_rss_mb']:.0f} MB"
-        f"; all workers together: at most {figures['workers_peak_total_rss_mb']:.0f} MB",
+        f"queue wait per job (s, created -> started): {_spread(figures['queue_wait_s'])}",
+        f"run time per job (s, started -> job process exit): {_spread(figures['run_time_s'])}",
+        f"jobs training at once (max): {figures['max_jobs_training_at_once']}"
+        f" (the scheduler allows {figures['jobs_allowed_at_once']})",
+        f"Streamlit server peak RSS (VmHWM): {_mb(figures['server_peak_rss_mb'])}"
+        f"; scheduler: {_mb(figures['scheduler_peak_rss_mb'])}",
+        f"job process peak RSS (MB, counting the pages shared with the scheduler): "
+        f"{_spread(figures['job_peak_rss_mb'])}"
+        f"; running jobs together: at most {_mb(figures['jobs_peak_total_rss_mb'])} RSS"
+        f"; scheduler and jobs together: at most {_mb(figures['scheduler_and_jobs_peak_pss_mb'])}"
+        " PSS",
     ]
     return "\n".join(lines)
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 2)
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -417,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             home, args.sessions, args.timeout, ARTIFACTS / "bench-train-attendee-01.png"
         )
     print(report(figures))
+    print(json.dumps({k: _rounded(v) for k, v in figures.items() if k != "runs"}))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "bench.json").write_text(json.dumps(figures, indent=2))
     print(f"details: {ARTIFACTS / 'bench.json'}")

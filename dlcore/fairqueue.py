@@ -3,8 +3,8 @@
 Round robin across attendees: each job gets a round when it is submitted (``next_round``), one
 more than its owner's latest queued or running job, and never before the round the queue is
 serving; jobs start by round, then by submission time. So one attendee's five runs never hold
-back another's first, every attendee's first job starts before anyone's third, and a job's place
-only moves forward while it waits.
+back another's first, every attendee's first job starts before anyone's third, and jobs already
+waiting never change their order among themselves.
 Placement fits jobs to the machine: on a CPU a fixed number train at once; on GPUs each job
 reserves its estimated memory on the card with the most room, so many small jobs share a card.
 These are pure functions of run statuses, so the scheduler and the pages always agree.
@@ -13,8 +13,6 @@ These are pure functions of run statuses, so the scheduler and the pages always 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 
 from dlcore.records import RunStatus
@@ -37,7 +35,6 @@ class Gpu:
     name: str
     total_mb: float
     used_mb: float = 0.0
-    utilization: float | None = None
 
 
 def next_round(owner: str, statuses: list[RunStatus]) -> int:
@@ -58,44 +55,16 @@ def fair_order(queued: list[RunStatus]) -> list[str]:
     return [status.run_id for status in keyed]
 
 
-def parse_nvidia_smi(text: str) -> list[Gpu]:
-    """Cards from ``nvidia-smi --query-gpu=index,name,memory.used,memory.total,
-    utilization.gpu --format=csv,noheader,nounits``; lines that do not parse are skipped."""
-    cards = []
-    for line in text.splitlines():
-        parts = [part.strip() for part in line.split(",")]
-        if len(parts) < 4:
-            continue
-        try:
-            utilization = float(parts[4]) if len(parts) > 4 else None
-        except ValueError:
-            utilization = None
-        try:
-            cards.append(
-                Gpu(int(parts[0]), parts[1], float(parts[3]), float(parts[2]), utilization)
-            )
-        except ValueError:
-            continue
-    return cards
-
-
 def list_gpus() -> list[Gpu]:
-    """The NVIDIA GPUs this process may use (``CUDA_VISIBLE_DEVICES`` honoured); [] without
-    any, or without ``nvidia-smi``. No deep-learning framework is imported."""
-    command = shutil.which("nvidia-smi")
-    if command is None:
-        return []
-    query = "--query-gpu=index,name,memory.used,memory.total,utilization.gpu"
-    try:
-        result = subprocess.run(
-            [command, query, "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    cards = parse_nvidia_smi(result.stdout) if result.returncode == 0 else []
+    """The NVIDIA GPUs this process may use (``CUDA_VISIBLE_DEVICES`` honoured), as
+    ``nvidia-smi`` reports them; [] without any. No deep-learning framework is imported."""
+    from dlcore.system import gpu_stats
+
+    cards = [
+        Gpu(g["index"], g["name"], g["memory_total_mb"], g["memory_used_mb"] or 0.0)
+        for g in gpu_stats()
+        if g.get("memory_total_mb")
+    ]
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         allowed = {item.strip() for item in visible.split(",")}
@@ -134,14 +103,17 @@ def job_gpu_mb(job: RunStatus) -> float:
 
 
 def _best_gpu(job: RunStatus, running: list[RunStatus], gpus: list[Gpu]) -> int | bool:
-    """The card with the most room left after the running jobs' reservations, if the job fits
-    there (a job alone on an empty card always fits: the card is the limit, not the guess)."""
+    """The card with the most free memory left after the running jobs' reservations, if the job
+    fits there (a job alone on a card always may: the card is the limit, not the estimate)."""
     best, best_room = None, None
     for card in gpus:
         on_card = [status for status in running if status.gpu == card.index]
         if len(on_card) >= MAX_JOBS_PER_GPU:
             continue
-        room = card.total_mb * GPU_USABLE_SHARE - sum(job_gpu_mb(s) for s in on_card)
+        # used_mb: what other programs held when the scheduler started (its jobs' memory is
+        # counted by their reservations, which stay whatever memory growth does meanwhile)
+        usable = card.total_mb * GPU_USABLE_SHARE - card.used_mb
+        room = usable - sum(job_gpu_mb(s) for s in on_card)
         if (room >= job_gpu_mb(job) or not on_card) and (best_room is None or room > best_room):
             best, best_room = card.index, room
     return False if best is None else best

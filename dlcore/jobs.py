@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dlcore import LayerLabError, scheduler
-from dlcore.attendees import may_change
+from dlcore import LayerLabError, attendees, scheduler
+from dlcore.dataset import is_shared as dataset_is_shared
 from dlcore.fairqueue import fair_order, next_round, place
 from dlcore.limits import Limits, load_limits
 from dlcore.records import RunStatus
@@ -61,7 +61,7 @@ def check_submission(experiment: Experiment, limits: Limits, instructor: bool = 
     """Refuse, before anything starts, a job the server cannot or should not run; return its
     estimated training memory (MB). The job counts are checked by ``submit``, under the lock
     that also creates the run."""
-    from dlcore.builtin import check_access
+    from dlcore.dataset import check_access
 
     check_access(experiment.data.dataset, experiment.owner, instructor)
     info = dataset_shape(experiment.data.dataset)
@@ -167,8 +167,9 @@ def create_run(
         status="queued",
         message="Waiting in the queue.",
         owner=experiment.owner,
-        owner_label=str(owner_label)[:64],
+        owner_label=attendees.clean_label(owner_label),
         dataset=experiment.data.dataset,
+        dataset_shared=dataset_is_shared(experiment.data.dataset),
         model=experiment.model.preset,
         created=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)),
         created_ts=now,
@@ -218,6 +219,14 @@ def ensure_scheduler(wait: bool = False, timeout: float = 120.0) -> None:
         if scheduler.read_state().get("ready") and scheduler.poke():
             return
         time.sleep(0.1)
+
+
+def warm_up() -> None:
+    """Have the scheduler ready (Keras imported) before anyone presses Start: the app calls
+    this when it starts and when the Train page opens. ``LAYERLAB_PREWARM=0`` turns it off
+    (the tests do, since each of them has its own data directory)."""
+    if os.environ.get("LAYERLAB_PREWARM", "1") != "0":
+        ensure_scheduler()
 
 
 def stop_scheduler(timeout: float = 10.0) -> None:
@@ -298,9 +307,11 @@ def _free_slot(statuses: list[RunStatus]) -> bool:
 def status(run_id: str) -> dict:
     """The run's status (``RunStatus.to_dict()``), with its place in the queue while it waits
     (``queue_position``, ``ahead``) and its ``phase``. A damaged run reads as status "damaged"
-    with a message saying what to do."""
+    with a message saying what to do. Only a queued run reads the other runs (the queue)."""
+    own = read_status(run_id)
+    if own.status != "queued":
+        return _with_queue(own.to_dict(), [], free_slot=False)
     statuses = read_all_statuses()
-    own = next((s for s in statuses if s.run_id == run_id), None) or read_status(run_id)
     return _with_queue(own.to_dict(), _queue(statuses), _free_slot(statuses))
 
 
@@ -324,8 +335,8 @@ def read_metrics(run_id: str) -> pd.DataFrame:
 
 def _check_owner(run_id: str, actor: str | None) -> RunStatus:
     current = read_status(run_id)
-    if actor is not None and not may_change(current.owner, actor):
-        holder = current.owner_label or ("another attendee" if current.owner else "the instructor")
+    if actor is not None and not attendees.may_change(current.owner, actor):
+        holder = attendees.owner_label(current.to_dict())
         raise PermissionDenied(
             f"Run {run_id} belongs to {holder}; only its owner or the instructor can change it."
         )

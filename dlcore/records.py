@@ -56,6 +56,7 @@ class RunStatus:
     owner: str = ""  # the attendee id; "" for the instructor's runs
     owner_label: str = ""  # the name the attendee typed: shown, never trusted
     dataset: str = ""
+    dataset_shared: bool | None = None  # was its dataset open to everyone at submission?
     model: str = ""
     created: str = ""
     created_ts: float = 0.0

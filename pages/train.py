@@ -130,12 +130,25 @@ def _augment_preview(dataset_name: str, augment: AugmentSpec) -> None:
         common.image_grid(list(shown[1]), columns=4)
 
 
+def _queue_text(status: dict) -> str:
+    """Where a waiting job stands: paused, jobs ahead of it, or next when a slot frees."""
+    if jobs.queue_paused():
+        return "the instructor has paused the queue; it starts when they resume it."
+    ahead = status.get("ahead") or 0
+    if ahead:
+        jobs_ahead = "1 job" if ahead == 1 else f"{ahead} jobs"
+        return f"{jobs_ahead} ahead of you (the queue takes one job per attendee in turn)."
+    return "next to start, as soon as a running job finishes."
+
+
 def _status_box(status: dict) -> None:
     # the message can quote a dataset or file name: plain text, like the state itself
     state, message = common.md(status.get("status", "?")), common.md(status.get("message", ""))
-    if state == "queued":
-        place = status.get("queue_position")
-        st.info(f"**queued** · {'#' + str(place) + ' in the queue · ' if place else ''}{message}")
+    phase = status.get("phase")
+    if phase == "starting":
+        st.info("**starting** · loading the data and building the network; training follows.")
+    elif state == "queued":
+        st.info(f"**queued** · {_queue_text(status)}")
     elif state == "running":
         device = common.md(status.get("device") or "the server")  # None until the worker says
         st.info(f"**running** on {device} · {message}")
@@ -209,6 +222,7 @@ def _watch(run_id: str, was_active: bool) -> None:
 
 
 st.title("4 · Train")
+jobs.warm_up()  # the scheduler gets Keras imported while the attendee chooses settings
 common.reattach_run()  # after a reload only the URL knows the run
 dataset = common.require_dataset()
 experiment = common.current_experiment()

@@ -9,6 +9,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # A scheduler left behind by a test (each test has its own data directory) ends soon anyway.
 os.environ.setdefault("LAYERLAB_SCHEDULER_IDLE_S", "60")
+os.environ.setdefault("LAYERLAB_PREWARM", "0")  # a scheduler starts only when a test submits
 
 
 def _stop_scheduler(home) -> None:

@@ -1,6 +1,8 @@
 """Ten attendees at once on one server: every job completes, no session sees another's state,
-and the queue serves the jobs in the order they were submitted, one at a time (one training slot
-on a CPU machine). bench/load_sessions.py drives the same scenario and prints the figures."""
+no more jobs train at once than the scheduler allows (``fairqueue.cpu_slots()`` on a CPU
+machine), and the jobs start in the fair queue's order, which with one job per attendee is the
+order they were submitted. bench/load_sessions.py drives the same scenario and prints the
+figures."""
 
 from __future__ import annotations
 
@@ -15,6 +17,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import load_sessions as load  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(540)]
+
+# Runs the scheduler starts in one dispatch (a fork each, in fair order) start this close
+# together; between them the order is not asserted.
+SAME_DISPATCH_S = 0.05
+
+
+def started_out_of_fair_order(runs: list[dict]) -> list[tuple[str, str]]:
+    """Pairs (earlier, later) in the fair queue's order where the later run started first, more
+    than ``SAME_DISPATCH_S`` before the earlier one."""
+    queue = sorted(runs, key=load.fair_key)
+    return [
+        (earlier["run_id"], later["run_id"])
+        for index, earlier in enumerate(queue)
+        for later in queue[index + 1 :]
+        if later["started_ts"] < earlier["started_ts"] - SAME_DISPATCH_S
+    ]
 
 
 def test_ten_sessions_each_start_a_job(tmp_path, monkeypatch):
@@ -36,6 +54,7 @@ def test_ten_sessions_each_start_a_job(tmp_path, monkeypatch):
             raise
         finally:
             monitor.stop()
+        allowed = load.allowed_at_once()
         views = [load.session_view(page) for page in pages]
         load.ARTIFACTS.mkdir(parents=True, exist_ok=True)
         pages[0].screenshot(path=str(load.ARTIFACTS / "test-train-attendee-01.png"))
@@ -58,14 +77,11 @@ def test_ten_sessions_each_start_a_job(tmp_path, monkeypatch):
         assert not any(other in view["text"] for other in others), name
         assert not any(run_of[other] in view["text"] for other in others), name
 
-    # First come, first served, one at a time: the slot went to the runs in creation order...
-    assert monitor.max_holders == 1
-    queue = load.timeline(runs)  # sorted by created_ts, the queue's order
-    by_creation = [row["run_id"] for row in queue]
-    assert sorted(monitor.slot_taken, key=monitor.slot_taken.get) == by_creation
-    # ...which the runs' own records agree with: 'started' (to the second) never goes back, and
-    # each run loaded its data only after the run before it had been evaluated (file times).
-    for before, after in zip(queue, queue[1:], strict=False):
-        assert before["started"] <= after["started"]
-        assert before["ended"] <= after["started"]
-        assert before["evaluated_ts"] < after["loaded_ts"]
+    # The scheduler trained no more jobs at once than it allows...
+    assert 1 <= monitor.max_running <= allowed, (monitor.max_running, allowed)
+    # ...and started them in the fair queue's order: by (queue_round, created_ts), which with one
+    # job per attendee (all in round 0) is the order they were submitted.
+    assert [run["queue_round"] for run in runs] == [0] * len(runs)
+    assert all(run["started_ts"] is not None for run in runs), runs
+    assert monitor.started == {run["run_id"]: run["started_ts"] for run in runs}
+    assert started_out_of_fair_order(runs) == [], load.timeline(runs)

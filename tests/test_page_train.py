@@ -38,7 +38,9 @@ def test_start_trains_and_the_page_follows_the_run():
     assert not at.exception and not at.error
     run_id = at.session_state["run_id"]
     assert at.query_params["run"] == run_id  # a reload of the page finds the run again
-    assert any(state in texts(at) for state in ("**queued**", "**running**", "**completed**"))
+    assert any(
+        s in texts(at) for s in ("**queued**", "**starting**", "**running**", "**completed**")
+    )
     assert jobs.status(run_id)["owner"] == OWNER_ID  # her browser's id; her name is a label
     assert jobs.status(run_id)["owner_label"] == OWNER
     final = jobs.wait(run_id, timeout=120)
@@ -93,7 +95,10 @@ def test_only_the_owner_cancels_a_running_job():
     session = {"dataset": "digits", "run_id": run_id}
     for other in ({"attendee": "someone else"}, {"attendee": OWNER, "key": new_key()}):
         at = open_page("train", **other, **session)  # the same name in another browser too
-        assert not at.exception and ("**queued**" in texts(at) or "**running**" in texts(at))
+        shown = texts(at)
+        assert not at.exception and any(
+            s in shown for s in ("**queued**", "**starting**", "**running**")
+        )
         assert not [b for b in at.button if b.label == "Cancel training"]
     at = open_page("train", attendee=OWNER, **session)
     next(b for b in at.button if b.label == "Cancel training").click().run()
@@ -131,3 +136,22 @@ def test_the_instructor_cancels_anyone_s_job():
     finally:
         stand_in.kill()
         stand_in.wait()
+
+
+def test_a_waiting_job_says_how_many_are_ahead_or_that_the_queue_is_paused():
+    """No scheduler runs here, so the runs stay queued: the page reads the fair queue."""
+    from dataclasses import replace
+
+    for owner in ("a-first", "a-second"):
+        jobs.create_run(replace(tiny_experiment(), owner=owner))
+    run_id = jobs.create_run(tiny_experiment())
+    session = {"attendee": OWNER, "dataset": "digits", "run_id": run_id}
+    at = open_page("train", **session)
+    assert not at.exception and "**queued** · 2 jobs ahead of you" in texts(at)
+    jobs.pause_queue()
+    at.run()
+    assert "paused the queue" in texts(at) and "**starting**" not in texts(at)
+    jobs.resume_queue()
+    first = jobs.queue_order()[0]
+    at = open_page("train", **{**session, "run_id": first})
+    assert "**starting**" in texts(at)  # nothing ahead of it and a slot free
