@@ -42,7 +42,7 @@ FINISHED = ("completed", "failed", "cancelled", "interrupted")
 DAMAGED = "damaged"
 # Ids look like 20250101-093000-a1b2c3; anything else (``..``, ``/``, very long) is refused early.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-STARTUP_GRACE_S = 10.0  # a new run has this long to record its worker before it reads as dead
+STARTUP_GRACE_S = 10.0  # a running run without a worker record yet is not taken for dead
 # What a damaged .keras file raises from Keras's loader (a bad zip, config or weights file).
 _MODEL_ERRORS = (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile)
 
@@ -255,13 +255,6 @@ def read_all_statuses() -> list[RunStatus]:
         except RunNotFound:  # deleted between the listing and the read, or a stray folder
             continue
     return statuses
-
-
-def queued_runs() -> list[str]:
-    """Queued run ids in submission order (by creation time, not by id: two runs created in
-    the same second have ids that sort at random)."""
-    queued = [(s.created_ts, s.run_id) for s in read_all_statuses() if s.status == "queued"]
-    return [run_id for _, run_id in sorted(queued)]
 
 
 def append_metric(path: Path, row: MetricRow) -> None:

@@ -111,7 +111,7 @@ def test_reads_work_when_nothing_can_be_written(monkeypatch):
     assert jobs.status(run_id)["status"] == "interrupted"
     assert [s["status"] for s in jobs.list_runs()] == ["interrupted"]
     assert jobs.read_metrics(run_id).empty
-    assert runs.queued_runs() == []
+    assert jobs.queue_order() == []
 
 
 def test_reads_work_in_a_read_only_run_directory():
@@ -125,9 +125,16 @@ def test_reads_work_in_a_read_only_run_directory():
         os.chmod(path, 0o755)
 
 
-def test_a_new_run_has_a_moment_to_record_its_worker(monkeypatch):
+def test_a_queued_run_waits_without_a_process_and_is_never_taken_for_dead(monkeypatch):
     run_id = _run()
-    assert runs.read_status(run_id).status == "queued"  # no worker.json yet, just created
+    later = time.time() + runs.STARTUP_GRACE_S + 3600
+    monkeypatch.setattr(runs.time, "time", lambda: later)
+    assert runs.read_status(run_id).status == "queued"  # the scheduler's queue holds it
+
+
+def test_a_running_run_without_its_worker_record_reads_interrupted_after_a_moment(monkeypatch):
+    run_id = _run(status="running")
+    assert runs.read_status(run_id).status == "running"  # just started: no worker.json yet
     later = time.time() + runs.STARTUP_GRACE_S + 1
     monkeypatch.setattr(runs.time, "time", lambda: later)
     assert runs.read_status(run_id).status == "interrupted"
@@ -137,10 +144,3 @@ def test_a_finished_run_ignores_its_worker_record():
     run_id = _run(status="completed", message="Finished.")
     (runs.run_path(run_id) / runs.WORKER).write_text('{"pid": "abc"}')
     assert runs.read_status(run_id).status == "completed"
-
-
-def test_queued_runs_in_creation_order():
-    first, second = _run(), _run()
-    for run_id in (first, second):
-        runs.record_worker(runs.run_path(run_id), os.getpid())  # alive: this process
-    assert runs.queued_runs() == [first, second]
