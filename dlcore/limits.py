@@ -36,7 +36,7 @@ class Limits:
     max_training_memory_mb: int = 8_192  # estimated weights + activations of one training job
     max_jobs_per_owner: int = 2  # queued or running, per attendee
     max_jobs_total: int = 50  # queued or running, whole server
-    max_concurrent_jobs: int = 0  # 0: one per GPU, one on a CPU-only machine
+    max_concurrent_jobs: int = 0  # 0: by estimated memory on GPUs, two per two cores on a CPU
     max_disk_gb: float = 20.0  # runs + datasets + cache under the data directory
 
     def __post_init__(self) -> None:
@@ -107,21 +107,3 @@ def _number(raw: object) -> object:
             except ValueError:
                 continue
     return raw
-
-
-def concurrent_job_slots(limits: Limits) -> int:
-    """How many jobs train at once: the configured number, else one per visible GPU, else 1."""
-    if limits.max_concurrent_jobs:
-        return limits.max_concurrent_jobs
-    return max(1, count_gpus())
-
-
-def count_gpus() -> int:
-    """NVIDIA GPUs visible to this machine, without importing a deep-learning framework."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([item for item in visible.split(",") if item.strip() and item.strip() != "-1"])
-    try:
-        return len(os.listdir("/proc/driver/nvidia/gpus"))
-    except OSError:
-        return 0

@@ -86,7 +86,7 @@ def test_a_run_on_another_attendee_s_own_dataset_stays_private(tmp_path_factory)
     spec = read_json(path / "spec.json")
     spec["data"]["dataset"] = "ada-photos"
     atomic_write_json(path / "spec.json", spec)
-    write_status(path, dataset="ada-photos")
+    write_status(path, dataset="ada-photos", dataset_shared=False)
     at = open_page("evaluate", attendee="bob")
     assert not at.exception and not at.metric and not at.image
     assert "No finished run yet" in texts(at)
