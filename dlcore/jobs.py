@@ -10,16 +10,20 @@ jobs are only files: nothing runs for them until they start.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 
-from dlcore import LayerLabError, attendees, scheduler
+from dlcore import LayerLabError, attendees, executor
 from dlcore.dataset import is_shared as dataset_is_shared
+from dlcore.executor import (  # the queue's controls are part of the jobs API
+    ensure_scheduler,
+    pause_queue,
+    queue_paused,
+    resume_queue,
+    stop_scheduler,
+    warm_up,
+)
 from dlcore.fairqueue import fair_order, next_round, place
 from dlcore.limits import Limits, load_limits
 from dlcore.records import RunStatus
@@ -181,86 +185,6 @@ def create_run(
     return run_id
 
 
-def worker_environment() -> dict[str, str]:
-    """The environment of the scheduler and so of every job it forks."""
-    from dlcore.backend import keep_caches_in_data_dir
-
-    keep_caches_in_data_dir()
-    return {
-        **os.environ,
-        "LAYERLAB_HOME": str(data_home()),
-        # it imports dlcore from this checkout even where that is not pip-installed
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
-        ),
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-        # JAX reserves most GPU memory at import unless told not to: jobs share the GPU
-        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
-    }
-
-
-def ensure_scheduler(wait: bool = False, timeout: float = 120.0) -> None:
-    """Wake this data directory's scheduler, starting it if none runs (in its own session, so a
-    restart of the web server leaves it and its jobs running). ``wait``: until it has Keras
-    imported and so can start a job at once."""
-    if not scheduler.poke():
-        log = open(scheduler.queue_dir() / "scheduler.log", "ab")  # noqa: SIM115
-        with log:
-            subprocess.Popen(
-                [sys.executable, "-m", "dlcore.scheduler"],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=worker_environment(),
-            )
-    deadline = time.monotonic() + timeout
-    while wait and time.monotonic() < deadline:
-        if scheduler.read_state().get("ready") and scheduler.poke():
-            return
-        time.sleep(0.1)
-
-
-def warm_up() -> None:
-    """Have the scheduler ready (Keras imported) before anyone presses Start: the app calls
-    this when it starts and when the Train page opens. ``LAYERLAB_PREWARM=0`` turns it off
-    (the tests do, since each of them has its own data directory)."""
-    if os.environ.get("LAYERLAB_PREWARM", "1") != "0":
-        ensure_scheduler()
-
-
-def stop_scheduler(timeout: float = 10.0) -> None:
-    """Stop this data directory's scheduler (its running jobs go on); tests and benches."""
-    pid = scheduler.read_state().get("pid")
-    if not isinstance(pid, int):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and scheduler.read_state().get("pid") == pid:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return
-        time.sleep(0.05)
-
-
-def pause_queue() -> None:
-    """The instructor holds the queue: running jobs go on, no queued job starts."""
-    (scheduler.queue_dir() / scheduler.PAUSED).touch()
-
-
-def resume_queue() -> None:
-    (scheduler.queue_dir() / scheduler.PAUSED).unlink(missing_ok=True)
-    scheduler.poke()
-
-
-def queue_paused() -> bool:
-    return scheduler.is_paused()
-
-
 def _queue(statuses: list[RunStatus] | None = None) -> list[str]:
     statuses = read_all_statuses() if statuses is None else statuses
     queued = [s for s in statuses if s.status == "queued"]
@@ -300,7 +224,7 @@ def _free_slot(statuses: list[RunStatus]) -> bool:
     if not queued:
         return True
     limits = load_limits()
-    gpus = scheduler.known_gpus()
+    gpus = executor.known_gpus()
     return place(queued[0], running, gpus, limits.max_concurrent_jobs) is not False
 
 
@@ -351,8 +275,8 @@ def cancel(run_id: str, actor: str | None = None) -> dict:
     if current.status == "queued":
         with file_lock("queue"):  # the scheduler starts queued jobs under the same lock
             if read_status(run_id).status == "queued":
-                scheduler.cancel_queued(run_id)
-        scheduler.poke()
+                executor.cancel_queued(run_id)
+        executor.poke()
     return status(run_id)
 
 
@@ -380,6 +304,13 @@ def wait(run_id: str, timeout: float | None = None, poll: float = 0.5, on_update
 
 __all__ = [
     "PermissionDenied",
+    "ensure_scheduler",
+    "pause_queue",
+    "queue_order",
+    "queue_paused",
+    "resume_queue",
+    "stop_scheduler",
+    "warm_up",
     "cancel",
     "delete",
     "list_runs",

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import fcntl
-import json
 import os
 import select
 import signal
@@ -28,7 +26,14 @@ import time
 from pathlib import Path
 
 from dlcore import LayerLabError
-from dlcore.fairqueue import Gpu, fair_order, list_gpus, place
+from dlcore.executor import (
+    STATE,
+    cancel_queued,
+    is_paused,
+    queue_dir,
+    wake_path,
+)
+from dlcore.fairqueue import fair_order, list_gpus, place
 from dlcore.limits import load_limits
 from dlcore.runs import (
     cancel_requested,
@@ -39,56 +44,7 @@ from dlcore.runs import (
 )
 from dlcore.storage import atomic_write_json, data_home_path, file_lock, subdir
 
-WAKE = "wake"  # the FIFO in queue/ that wakes the scheduler
-STATE = "scheduler.json"  # its pid and whether Keras is imported yet
-PAUSED = "paused"  # present while the instructor has paused the queue
 IDLE_EXIT_S = float(os.environ.get("LAYERLAB_SCHEDULER_IDLE_S", 3600))
-
-
-def queue_dir() -> Path:
-    return subdir("queue")
-
-
-def wake_path() -> Path:
-    path = queue_dir() / WAKE
-    with contextlib.suppress(FileExistsError):
-        os.mkfifo(path, 0o600)
-    return path
-
-
-def poke() -> bool:
-    """Wake the scheduler; False when none is running (nobody reads the FIFO)."""
-    try:
-        fd = os.open(wake_path(), os.O_WRONLY | os.O_NONBLOCK)
-    except OSError as error:
-        if error.errno in (errno.ENXIO, errno.ENOENT):
-            return False
-        raise
-    try:
-        os.write(fd, b"!")
-    except BlockingIOError:
-        pass  # the FIFO is full of wake-ups already: it will wake
-    finally:
-        os.close(fd)
-    return True
-
-
-def read_state() -> dict:
-    try:
-        state = json.loads((queue_dir() / STATE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def known_gpus() -> list[Gpu]:
-    """The GPUs the running scheduler found (none when no scheduler runs)."""
-    cards = read_state().get("gpus") or []
-    return [Gpu(**card) for card in cards if isinstance(card, dict)]
-
-
-def is_paused() -> bool:
-    return (queue_dir() / PAUSED).exists()
 
 
 def preload() -> None:
@@ -189,7 +145,7 @@ class Scheduler:
         pid = os.fork()
         if pid == 0:  # the job's process
             os.close(go_write)
-            _child(path, gpu, go_read, keep=())
+            _child(path, gpu, go_read)
         os.close(go_read)
         self.children[pid] = job.run_id
         record_worker(path, pid)
@@ -211,15 +167,17 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _child(path: Path, gpu: int | None, go_read: int, keep: tuple) -> None:
+def _child(path: Path, gpu: int | None, go_read: int) -> None:
     """The job's process: never returns."""
     code = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.setpgid(0, 0)  # its own process group: a signal to it reaches no other job
-        os.read(go_read, 2)
+        go = os.read(go_read, 2)
         os.close(go_read)
+        if go != b"go":  # the scheduler died before recording this job: it stays queued
+            return
         log = os.open(path / "worker.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -249,13 +207,6 @@ def _close_inherited() -> None:
 
 
 _SCHEDULER_FDS: list[int] = []
-
-
-def cancel_queued(run_id: str) -> None:
-    """Mark a queued run cancelled (under the queue lock, which the caller holds)."""
-    write_status(
-        run_path(run_id), status="cancelled", message="Cancelled before it started.", ended=_now()
-    )
 
 
 def main() -> int:
