@@ -59,7 +59,7 @@ def test_job_trains_logs_and_evaluates():
     evaluation = evaluate_run(run_id)
     assert evaluation["val"]["accuracy"] == pytest.approx(final["val_accuracy"])
     assert evaluation["val"]["accuracy"] > 0.5
-    assert "test" in evaluation and final["test_accuracy"] is not None
+    assert evaluation["test"]["accuracy"] == pytest.approx(final["test_accuracy"])
     assert not list(path.glob("*.tmp*")), "no temporary files left behind"
 
 
@@ -94,7 +94,7 @@ def test_killed_worker_reads_interrupted_and_checkpoint_is_usable():
     os.kill(jobs.status(run_id)["pid"], signal.SIGKILL)
     wait_until(lambda: jobs.status(run_id)["status"] != "running", timeout=10)
     assert jobs.status(run_id)["status"] == "interrupted"
-    assert evaluate_run(run_id)["val"]["accuracy"] >= 0.0
+    assert evaluate_run(run_id)["val"]["accuracy"] > 0.2  # the best checkpoint has learned
 
 
 def test_queue_is_round_robin_across_attendees(monkeypatch):
