@@ -10,6 +10,7 @@ CLI prints ``plain`` text as is; pages put it into markdown through ``escape_mar
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 
@@ -64,11 +65,26 @@ def plain(text: object) -> str:
 _MARKUP = frozenset(string.punctuation) - {"-"}
 
 
+# GitHub-flavoured markdown turns bare addresses into links even when their punctuation is
+# escaped ("https://...", "www.", "name@host"): a word joiner (invisible, and not a character
+# an address may hold) before their last character keeps them text.
+_AUTOLINK = re.compile(r"(?i)(?:[a-z][a-z0-9+.-]*:/|www\.|@)")
+_NO_LINK = "\u2060"
+
+
+def _unlink(match: re.Match) -> str:
+    found = match.group(0)
+    return found[:-1] + _NO_LINK + found[-1]
+
+
 def escape_markdown(text: object) -> str:
     """``plain(text)`` with every ASCII punctuation character backslash-escaped (a hyphen only
     at the start), so that in Streamlit markdown links, images, ``:red[...]`` and
     ``:material/...:`` directives, emoji shortcodes, ``$...$`` LaTeX, HTML, lists and headings
     all show as the literal text. Not for code spans (backticks), where escapes show."""
     # leading spaces would start a code block; markdown drops the rest of the spacing anyway
-    escaped = "".join("\\" + char if char in _MARKUP else char for char in plain(text).strip())
+    unlinked = _AUTOLINK.sub(
+        lambda m: m.group(0)[:-1] + _NO_LINK + m.group(0)[-1], plain(text).strip()
+    )
+    escaped = "".join("\\" + char if char in _MARKUP else char for char in unlinked)
     return "\\" + escaped if escaped.startswith("-") else escaped

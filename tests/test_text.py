@@ -15,11 +15,12 @@ IMAGE = "![x](https://evil.example/p.png)"
 
 
 def _unescape(text: str) -> str:
-    """What a markdown renderer shows for md()'s output: each backslash escape dropped."""
+    """What a reader sees of md()'s output: each backslash escape dropped, and the invisible
+    word joiners that keep bare addresses from becoming links."""
     out, chars = [], iter(text)
     for char in chars:
         out.append(next(chars, "") if char == "\\" else char)
-    return "".join(out)
+    return "".join(out).replace("\u2060", "")
 
 
 @pytest.mark.parametrize("control", sorted(BIDI_CONTROLS))
@@ -103,7 +104,7 @@ def test_md_leaves_plain_words_alone_and_removes_bidi():
 
 def test_md_of_the_issue_s_link_and_image():
     assert md(LINK) == "\\[Instructor login\\]\\(https\\:evil\\.example\\)"
-    assert md(IMAGE) == "\\!\\[x\\]\\(https\\:\\/\\/evil\\.example\\/p\\.png\\)"
+    assert md(IMAGE) == "\\!\\[x\\]\\(https\\:\u2060\\/\\/evil\\.example\\/p\\.png\\)"
 
 
 def test_pages_md_is_the_same_escaping():
@@ -120,3 +121,23 @@ def test_cli_tables_print_names_as_plain_text(capsys):
     out = capsys.readouterr().out
     assert "\u202e" not in out and "\x1b" not in out
     assert out.splitlines()[1].split() == ["ada[31m", "cats", "dogs"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "[Instructor login](https://evil.example)",
+        "see https://evil.example/login",
+        "www.evil.example",
+        "ada@evil.example",
+        "ftp://files.example",
+    ],
+)
+def test_bare_addresses_are_not_turned_into_links(name):
+    """GitHub-flavoured markdown links a bare https://..., www. or name@host even with its
+    punctuation escaped; a word joiner breaks each, invisibly."""
+    shown = md(name)
+    unescaped = shown.replace("\\", "")
+    for pattern in ("://", "www.", "a@"):
+        assert pattern not in unescaped
+    assert _unescape(shown) == name  # the text reads the same
