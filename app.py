@@ -41,6 +41,7 @@ PAGES = [
     st.Page("pages/model.py", title="3 · Model", icon=":material/account_tree:"),
     st.Page("pages/train.py", title="4 · Train", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="5 · Evaluate", icon=":material/analytics:"),
+    st.Page("pages/inside.py", title="5b · Inside", icon=":material/visibility:"),
     st.Page("pages/classify.py", title="6 · Classify", icon=":material/center_focus_strong:"),
     st.Page("pages/experiments.py", title="7 · Experiments", icon=":material/table_chart:"),
     st.Page("pages/instructor.py", title="Instructor", icon=":material/school:"),

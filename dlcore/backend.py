@@ -1,5 +1,5 @@
-"""The one place for backend-specific code: seeding, devices, GPU memory and the errors a
-training job reports to learners (out of memory, disk full).
+"""The one place for backend-specific code: seeding, devices, GPU memory, gradients (for heat
+maps) and the errors a training job reports to learners (out of memory, disk full).
 
 Everything else in dlcore speaks Keras 3 only, so ``KERAS_BACKEND=jax`` or ``torch`` also runs.
 TensorFlow is imported only when it is the Keras backend.
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+
+import numpy as np
 
 from dlcore.storage import DISK_FULL_ERRNOS, data_home_path, disk_full_message
 
@@ -117,3 +119,88 @@ def _is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc).upper()
     return any(marker in text for marker in _OOM_TEXT)
+
+
+def gradients(function, inputs: np.ndarray) -> np.ndarray:
+    """The gradient of ``sum(function(x))`` with respect to ``x`` at ``inputs``, as a float32
+    NumPy array of the inputs' shape. ``function`` takes and returns backend tensors (a Keras
+    model or layers called on them, ``keras.ops``). Summing makes it one gradient per image
+    of a batch, since images do not mix in inference."""
+    inputs = np.asarray(inputs, dtype=np.float32)
+    compute = {"jax": _jax_gradients, "torch": _torch_gradients}.get(
+        backend_name(), _tensorflow_gradients
+    )
+    return np.asarray(compute(function, inputs), dtype=np.float32)
+
+
+def _tensorflow_gradients(function, inputs):
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(function(x))
+    return tape.gradient(total, x).numpy()
+
+
+def _jax_gradients(function, inputs):
+    import jax
+    import jax.numpy as jnp
+
+    return jax.grad(lambda x: jnp.sum(function(x)))(jnp.asarray(inputs))
+
+
+def _torch_gradients(function, inputs):
+    import keras
+    import torch
+
+    # convert_to_tensor puts the input on the device Keras uses (a GPU if there is one).
+    x = keras.ops.convert_to_tensor(inputs).detach().requires_grad_(True)
+    with torch.enable_grad():
+        (gradient,) = torch.autograd.grad(function(x).sum(), x)
+    return gradient.detach().cpu().numpy()
+
+
+def tflite_unavailable() -> str | None:
+    """Why this process cannot write TensorFlow Lite files, or None when it can."""
+    name = backend_name()
+    if name == "tensorflow":
+        return None
+    return (
+        f"TensorFlow Lite export needs Keras's TensorFlow backend; this process runs Keras on "
+        f"{name}. Export on a machine with TensorFlow installed: `KERAS_BACKEND=tensorflow "
+        "dlcore export RUN --tflite FILE`."
+    )
+
+
+def tflite_model(model, representative_images=None) -> bytes:
+    """The model as a TensorFlow Lite flatbuffer. With ``representative_images`` (uint8 or
+    float images as the model takes them) it is quantised after training: int8 weights and
+    activations, calibrated on those images, with float input and output so callers feed the
+    same pixels as to the Keras model. LayerLabError on a backend without the converter."""
+    import tempfile
+    from pathlib import Path
+
+    from dlcore import LayerLabError
+
+    reason = tflite_unavailable()
+    if reason:
+        raise LayerLabError(reason)
+    import numpy as np
+    import tensorflow as tf
+
+    # Built-in TFLite ops only: a file with TensorFlow ("Flex") ops would not run on a phone.
+    options: dict = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    if representative_images is not None:
+        images = np.asarray(representative_images, dtype=np.float32)
+
+        def representative():
+            for image in images:
+                yield [image[None]]
+
+        options |= {"optimizations": [tf.lite.Optimize.DEFAULT]}
+        options |= {"representative_dataset": representative}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.tflite"
+        model.export(str(path), format="litert", verbose=False, **options)
+        return path.read_bytes()

@@ -180,6 +180,32 @@ def topk_chart(df: pd.DataFrame) -> alt.LayerChart:
     return alt.layer(bars, labels).properties(height=max(60, 32 * len(df)))
 
 
+def activations_chart(df: pd.DataFrame, title: str | None = None) -> alt.Chart:
+    """The outputs of one dense layer for one image, one bar per unit (neuron), in unit order.
+
+    ``df``: unit (1-based number), activation. Many units (500, 1024) fit: the bars are thin
+    and the axis labels few."""
+    chart = (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "unit:Q",
+                title="Unit (neuron)",
+                axis=alt.Axis(format="d", tickMinStep=1),
+                scale=alt.Scale(domain=[0, int(df["unit"].max()) + 1], nice=False),
+            ),
+            y=alt.Y("activation:Q", title="Output"),
+            tooltip=[
+                alt.Tooltip("unit:Q", title="Unit"),
+                alt.Tooltip("activation:Q", format=".3f"),
+            ],
+        )
+        .properties(height=150)
+    )
+    return chart.properties(title=plain(title)) if title else chart
+
+
 def runs_overlay(df: pd.DataFrame) -> alt.FacetChart:
     """Several runs on the same axes, one panel per metric, one colour per run.
 

@@ -355,3 +355,10 @@ def _group_label(title: str, rows: list[LayerRow]) -> str:
     shape = "x".join(str(n) for n in rows[-1].output_shape)
     parts.append(f"→ {shape}" + (f" ({params:,} params)" if params else ""))
     return "\\n".join(part.replace('"', "'") for part in parts)
+
+
+def conv_layer_names(model: keras.Model) -> list[str]:
+    """The names of a Keras model's 2-D convolution layers, from input to output."""
+    import keras
+
+    return [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]

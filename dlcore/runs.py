@@ -36,6 +36,7 @@ BEST = "best.keras"  # the best epoch so far
 MODEL = "model.keras"  # the final model
 EVALUATION = "evaluation.json"
 PREDICTIONS = "predictions.npz"
+FILTERS = "filters.npz"  # the first conv layer's kernels before training and after each epoch
 
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "cancelled", "interrupted")
@@ -348,6 +349,36 @@ def read_predictions(run_id: str, split: str, num_classes: int) -> tuple[np.ndar
         problem = f"its {split} arrays do not match the {num_classes} classes"
         raise RunDamaged(damaged_message(run_id, PREDICTIONS, problem))
     return probabilities, labels
+
+
+def write_filter_history(path: Path, layer_name: str, kernels: np.ndarray) -> None:
+    """The first conv layer's kernels so far: float32 (epochs + 1, k, k, in, filters), frame 0
+    before training. Rewritten whole at each epoch end (a few KB), atomically."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, layer=np.array(layer_name), kernels=kernels.astype(np.float32))
+    atomic_write_bytes(path / FILTERS, buffer.getvalue())
+
+
+def read_filter_history(run_id: str) -> tuple[str, np.ndarray]:
+    """``(layer name, kernels)`` as ``write_filter_history`` saved them; LayerLabError if the
+    run saved none, RunDamaged if the file cannot be read."""
+    path = run_path(run_id)
+    try:
+        with np.load(path / FILTERS, allow_pickle=False) as data:
+            layer_name, kernels = str(data["layer"]), np.asarray(data["kernels"], np.float32)
+    except FileNotFoundError:
+        raise LayerLabError(
+            f"Run {run_id} saved no filters: its network has no convolution layer, or it was "
+            "trained before LayerLab saved them. Train a network with a conv block to see its "
+            "filters change epoch by epoch."
+        ) from None
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise RunDamaged(damaged_message(run_id, FILTERS, type(error).__name__)) from None
+    if kernels.ndim != 5 or not len(kernels):
+        raise RunDamaged(damaged_message(run_id, FILTERS, f"kernels of shape {kernels.shape}"))
+    return layer_name, kernels
 
 
 def request_cancel(run_id: str) -> None:

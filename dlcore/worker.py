@@ -29,6 +29,7 @@ from dlcore.runs import (
     read_spec,
     read_status,
     write_dataset_info,
+    write_filter_history,
     write_status,
 )
 from dlcore.spec import Experiment
@@ -46,7 +47,9 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _subset(x: np.ndarray, y: np.ndarray, limit: int, seed: int):
+def training_subset(x: np.ndarray, y: np.ndarray, limit: int, seed: int):
+    """The training images a run uses: all of them, or ``limit`` picked with ``seed`` and kept
+    in their original order (the exported script trains on exactly these)."""
     if not limit or limit >= len(y):
         return x, y
     keep = np.sort(np.random.default_rng(seed).permutation(len(y))[:limit])
@@ -118,6 +121,28 @@ def make_progress_callback(path: Path, experiment: Experiment, num_train: int):
     return Progress()
 
 
+def make_filter_callback(path: Path, layer_name: str):
+    """A Keras callback that saves the kernels of ``layer_name`` (the first conv layer) before
+    training and after each epoch, for the "filters over time" slider. Nothing else about the
+    network's inside is computed while it trains."""
+    import keras
+
+    class FilterHistory(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.kernels = []
+            self._save()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._save()
+
+        def _save(self):
+            kernel = self.model.get_layer(layer_name).kernel
+            self.kernels.append(keras.ops.convert_to_numpy(kernel))
+            write_filter_history(path, layer_name, np.stack(self.kernels))
+
+    return FilterHistory()
+
+
 def train(path: Path) -> None:
     """Train the run in ``path`` (the slot is already held)."""
     from dlcore import backend
@@ -125,7 +150,7 @@ def train(path: Path) -> None:
     from dlcore.evaluate import evaluate_model
     from dlcore.images import PrepSettings
     from dlcore.jobs import check_training_limits
-    from dlcore.model import build_model, compile_model
+    from dlcore.model import build_model, compile_model, conv_layer_names
 
     experiment = read_spec(path.name)
     device = backend.configure(experiment.training.seed)
@@ -150,7 +175,7 @@ def train(path: Path) -> None:
             "digits": bool(dataset.manifest.get("digits", False)),
         },
     )
-    x_train, y_train = _subset(
+    x_train, y_train = training_subset(
         dataset.x_train, dataset.y_train, experiment.data.max_train_images, experiment.training.seed
     )
     model = build_model(
@@ -165,6 +190,9 @@ def train(path: Path) -> None:
         num_train=len(y_train),
     )
     callbacks = [make_progress_callback(path, experiment, len(y_train))]
+    convolutions = conv_layer_names(model)
+    if convolutions:
+        callbacks.append(make_filter_callback(path, convolutions[0]))
     patience = experiment.training.early_stopping_patience
     if patience:
         import keras

@@ -7,6 +7,7 @@ from dlcore import LayerLabError, charts, inference
 from dlcore.images import PrepSettings, preview_image
 from dlcore.limits import load_limits
 from pages import common
+from pages import explain_views as views
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 MB = 1024 * 1024
@@ -62,10 +63,14 @@ def _classify_each(model, info: dict, inputs, top_k: int, digit_mode: bool) -> l
     return results
 
 
-def _show(name: str, preview, prediction: inference.Prediction) -> None:
-    original, seen, chart = st.columns([1, 1, 2], vertical_alignment="center")
+def _show(name: str, preview, prediction: inference.Prediction, model=None) -> None:
+    """One result; with ``model``, also the heat map of where the network looked."""
+    widths = [1, 1, 1, 2] if model is not None else [1, 1, 2]
+    original, seen, *heat, chart = st.columns(widths, vertical_alignment="center")
     original.image(preview, caption=common.md(name), width=160)
     seen.image(common.enlarge(prediction.image, 160), caption="As the network sees it")
+    if heat and (shown := views.heat_overlay(model, prediction.image, 160)) is not None:
+        heat[0].image(shown[0], caption="Where it looked", width=160)
     verdict = f"**{common.md(prediction.label)}** · {prediction.probability:.0%}"
     if prediction.probability < NOT_SURE:
         verdict += " · :orange[not sure]"
@@ -113,5 +118,6 @@ shown = shown if kept_run == run_id else []
 if not shown:
     st.info("Upload one or more images, or take a photo, to see what the network thinks.")
     st.stop()
+looked = st.toggle("Show where the network looked (heat map)", help=views.HEAT_HELP)
 for name, preview, prediction in shown:
-    _show(name, preview, prediction)
+    _show(name, preview, prediction, model if looked else None)

@@ -91,6 +91,7 @@ def current_run() -> str | None:
         run_id = st.query_params.get("run")
         if run_id and not may_see_run_id(run_id):
             st.query_params.pop("run")
+            st.info("The run in this link does not exist or is not shared with you.")
             return None
     if run_id:
         st.session_state[RUN] = run_id

@@ -5,6 +5,7 @@ import streamlit as st
 from dlcore import LayerLabError, charts, evaluate, jobs, summary
 from dlcore.dataset import PrivateDataset
 from pages import common
+from pages import explain_views as views
 
 CONFUSION = """
 Each row is the **true** class of the images, each column the class the network **predicted**.
@@ -17,6 +18,7 @@ PRECISION = """
 - **Recall** of a class: of the real cats, the share it found. Low recall: it misses cats.
 - **F1**: one number balancing both (their harmonic mean). **Support**: images of that class.
 """
+HEATS = 12  # mistakes shown with a heat map (a gradient each)
 PAIRS = 50  # rows of the most-confused table shown instead of a matrix of many classes
 
 
@@ -53,6 +55,17 @@ def _gallery(frame, images, limit: int) -> None:
         f"true {r.true} · predicted {r.predicted} ({r.confidence:.0%})" for r in rows.itertuples()
     ]
     common.image_grid([images[i] for i in rows["index"]], captions, columns=6)
+
+
+def _heat_gallery(frame, images) -> None:
+    """Each mistake's heat map: where the network looked when it decided wrongly."""
+    st.caption(views.HEAT_NOTE.format(count=len(frame)))
+    try:
+        model = common.cached_model(run_id)
+    except LayerLabError as error:
+        common.stop_on_error(error)
+    captions = [f"true {r.true} · predicted {r.predicted}" for r in frame.itertuples()]
+    views.heat_gallery(model, [images[i] for i in frame["index"]], captions)
 
 
 def _selected_cell(event) -> tuple[str, str] | None:
@@ -144,6 +157,8 @@ elif wrong is not None:
     most = min(60, len(wrong))
     how_many = st.slider("How many", 1, most, min(12, most)) if most > 1 else 1
     _gallery(wrong, images, how_many)
+    if images is not None and st.toggle("Where did it look? (Grad-CAM)", key="evaluate_heat"):
+        _heat_gallery(wrong.head(min(how_many, HEATS)), images)
 
 st.subheader("Per class")
 with st.expander("Precision, recall, F1"):

@@ -255,6 +255,8 @@ if st.button(
         common.set_run(jobs.submit(experiment, instructor=instructor, owner_label=label))
     except LayerLabError as error:
         common.show_error(error)
+    else:
+        st.rerun()  # the sidebar, drawn before this page, shows the new run too
 
 run_id = common.current_run()
 if run_id:

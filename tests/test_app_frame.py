@@ -17,7 +17,7 @@ from dlcore.storage import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["start", "data", "explore", "model", "train", "evaluate", "classify", "experiments"]
-PAGES += ["instructor"]
+PAGES += ["instructor", "inside"]
 
 
 def _app() -> AppTest:

@@ -149,6 +149,16 @@ def test_topk_chart_labels_probabilities_as_percent():
     assert labels["encoding"]["text"]["format"] == ".1%"
 
 
+def test_activations_chart_draws_one_bar_per_unit():
+    frame = pd.DataFrame({"unit": range(1, 501), "activation": [0.0, 1.5] * 250})
+    spec = charts.activations_chart(frame, "dense1 · 500 units").to_dict()
+    assert spec["mark"]["type"] == "bar"
+    assert _encodings(spec) == {"x": ("unit", "quantitative"), "y": ("activation", "quantitative")}
+    assert spec["title"] == "dense1 · 500 units"
+    data = spec["datasets"][spec["data"]["name"]]
+    assert len(data) == 500 and data[1] == {"unit": 2, "activation": 1.5}
+
+
 @pytest.mark.parametrize("with_split", [False, True])
 def test_runs_overlay_colours_runs_per_metric(with_split):
     df = pd.DataFrame(

@@ -101,6 +101,21 @@ def test_workshop_path(tmp_path, monkeypatch):
         page.get_by_test_id("stVegaLiteChart").first.wait_for()
         page.get_by_text(re.compile("Mistakes|misclassified", re.I)).first.wait_for()
         shot(page, folder, "6-evaluate")
+        page.get_by_text("Where did it look? (Grad-CAM)").click()
+        page.get_by_text(re.compile("^Red: where the network looked")).wait_for(timeout=60_000)
+        shot(page, folder, "6a-evaluate-heat")
+
+        open_step(page, "5b · Inside")
+        page.get_by_text("Where the network looked", exact=False).first.wait_for(timeout=120_000)
+        page.get_by_text(re.compile(r"conv1_1 · 24×24×20")).first.wait_for()  # the layer table's
+        shot(page, folder, "6b-inside-image")
+        page.get_by_role("tab", name="Filters").click()
+        page.get_by_text("Filters over time").first.wait_for()
+        shot(page, folder, "6c-inside-filters")
+        page.get_by_role("tab", name="The code behind this run").click()
+        page.get_by_role("button", name="Write the script").click()
+        page.get_by_role("button", name=re.compile(rf"train_{run_id}\.py · ")).wait_for()
+        shot(page, folder, "6d-inside-code")
 
         from dlcore.builtin import load_dataset
 
@@ -115,6 +130,8 @@ def test_workshop_path(tmp_path, monkeypatch):
         page.get_by_text("As the network sees it").nth(1).wait_for(timeout=120_000)
         page.get_by_test_id("stVegaLiteChart").nth(1).wait_for()  # the top-k probabilities
         verdicts = page.get_by_text(re.compile(r"^\d · \d+%")).all_inner_texts()
+        page.get_by_text("Show where the network looked").click()
+        page.get_by_text("Where it looked").nth(1).wait_for(timeout=60_000)
         shot(page, folder, "7-classify")
         assert [v[:3] for v in verdicts] == ["5 ·", "5 ·"], verdicts
 

@@ -72,3 +72,16 @@ def test_upload_limits_are_said_before_and_enforced(run_id, monkeypatch):
     at.run()
     assert not at.exception and "upload at most 1 images" in at.error[0].value
     assert not at.get("vega_lite_chart")
+
+
+def test_heat_map_of_each_classified_image_on_request(run_id):
+    at = open_page("classify", attendee=OWNER)
+    at.file_uploader[0].set_value(
+        [("one.png", png(), "image/png"), ("two.png", png(48), "image/png")]
+    )
+    at.run()
+    assert "Where it looked" not in [c for image in at.image for c in image.captions]
+    at.toggle[-1].set_value(True).run()
+    assert not at.exception and not at.error
+    heat = [image for image in at.image if "Where it looked" in image.captions]
+    assert len(heat) == 2  # one overlay per classified image, kept across the rerun

@@ -199,3 +199,12 @@ def test_a_thousand_classes_show_a_table_of_the_most_confused_pairs(tmp_path_fac
     assert f"image(s) of {md(HOSTILE_CLASS)} predicted as {md(LINK_CLASS)}" in shown
     assert md(HOSTILE_CLASS) == "\\!\\[x\\]\\(https\\:\\/\\/evil\\.example\\/p\\.png\\)"
     assert "![x](" not in shown and "](https" not in shown
+
+
+def test_heat_maps_of_the_mistakes_on_request(run_id):
+    at = open_page("evaluate", attendee=OWNER)
+    before = len(at.image)
+    at.toggle(key="evaluate_heat").set_value(True).run()
+    assert not at.exception and not at.error
+    assert len(at.image) - before == 12  # one overlay per mistake shown, at most 12
+    assert "where the network looked" in texts(at)

@@ -132,6 +132,7 @@ def test_a_run_in_someone_else_s_url_is_not_reattached(adas_work):
     at.switch_page("pages/train.py").run()
     assert not at.exception
     assert PRIVATE not in _shown(at) and "run" not in at.query_params
+    assert "not shared with you" in texts(at)
     assert "dataset" not in at.session_state, "her run's dataset is not taken over"
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["run"] = adas_work["private"]

@@ -1,0 +1,324 @@
+"""The code behind a run: a self-contained Keras 3 + NumPy training script, written from the
+run's Experiment, that a learner can read, run and change.
+
+The script walks the spec the way ``dlcore.model.build_model`` does and writes one line per
+layer with the same names, so its ``model.summary()`` matches the run's layer table. Each lesson
+concept gets a comment where it first appears. Pure text: nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+from dlcore.model import _AUGMENTATIONS, _FLIP_MODES, _augment_on
+from dlcore.spec import AugmentSpec, ConvBlock, Experiment
+
+_OPTIMIZERS = {
+    "adam": "keras.optimizers.Adam(learning_rate=LEARNING_RATE)",
+    "rmsprop": "keras.optimizers.RMSprop(learning_rate=LEARNING_RATE)",
+    "sgd": "keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=0.9)",
+    "adamw": "keras.optimizers.AdamW(learning_rate=LEARNING_RATE)",
+}
+_AUGMENT_LINES = {
+    "flip": 'layers.RandomFlip("{flip}", name="aug_flip")',
+    "rotation": 'layers.RandomRotation({rotation!r}, name="aug_rotation")',
+    "shift": 'layers.RandomTranslation({shift!r}, {shift!r}, name="aug_shift")',
+    "zoom": 'layers.RandomZoom({zoom!r}, name="aug_zoom")',
+    "contrast": 'layers.RandomContrast({contrast!r}, value_range=(0, 1), name="aug_contrast")',
+    "noise": 'layers.GaussianNoise({noise!r}, name="aug_noise")',
+}
+
+_HEADER = '''"""Train run {run_id} again, outside LayerLab{about}.
+
+LayerLab wrote this script from the run: the same prepared images (in the file
+{data_name}, beside this one), the same network layer by layer, the same optimizer and
+settings, the same seed and batch size. It needs only Keras 3 and NumPy, plus one backend
+(TensorFlow, JAX or PyTorch):
+
+    pip install keras numpy tensorflow
+    python {script_name}
+
+Change a layer or a setting below and run it again: that is the next experiment.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+# TensorFlow only (other backends ignore it): repeatable arithmetic, as LayerLab trains. It must
+# be set before Keras loads TensorFlow.
+os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+
+import keras
+import numpy as np
+from keras import layers
+
+DATA_FILE = Path(__file__).with_name({data_name!r})
+SEED = {seed}
+EPOCHS = {epochs}
+BATCH_SIZE = {batch_size}
+LEARNING_RATE = {learning_rate!r}
+
+# Supervised learning: every image comes with its label, the index of its class. The training
+# set teaches the network; the validation set is never trained on, so it shows how the network
+# does on images it has not seen.{test_note}
+with np.load(DATA_FILE) as data:
+    x_train, y_train = data["x_train"], data["y_train"]
+    x_val, y_val = data["x_val"], data["y_val"]
+    x_test, y_test = (data["x_test"], data["y_test"]) if "x_test" in data else (None, None)
+    class_names = [str(name) for name in data["class_names"]]
+print(f"{{len(x_train)}} training and {{len(x_val)}} validation images of shape "
+      f"{{x_train.shape[1:]}}, {{len(class_names)}} classes: {{', '.join(class_names)}}")
+
+# The same seed gives the same starting weights and the same shuffled order in every epoch,
+# so this script reaches the same accuracy as the run in LayerLab.
+keras.utils.set_random_seed(SEED)
+'''
+
+_FIT = """
+# Cross-entropy: the loss is -log(probability given to the right class), small when the
+# network is confidently right. "sparse" because each label is a class index, not one-hot.
+# Accuracy: the share of images whose highest probability is the right class.
+model.compile(
+    optimizer={optimizer},
+    loss="sparse_categorical_crossentropy",
+    metrics=["accuracy"],
+)
+
+{callbacks}
+
+# Mini-batch training: the weights change after every batch of BATCH_SIZE images (one
+# iteration); one epoch shows the network every training image once, in a new random order
+# (shuffle). After each epoch the loss and accuracy are measured on the validation set.
+history = model.fit(
+    x_train,
+    y_train,
+    batch_size=BATCH_SIZE,
+    epochs=EPOCHS,
+    validation_data=(x_val, y_val),
+    shuffle=True,
+    callbacks=callbacks,
+    verbose=2,
+)
+
+# Overfitting shows in the history: the validation loss rises again while the training loss
+# keeps falling. The network then memorises the training images instead of learning the classes.
+for epoch, (loss, val_loss) in enumerate(
+    zip(history.history["loss"], history.history["val_loss"]), start=1
+):
+    print(f"epoch {{epoch}}: training loss {{loss:.4f}}, validation loss {{val_loss:.4f}}")
+
+val_loss, val_accuracy = model.evaluate(x_val, y_val, batch_size=256, verbose=0)
+print(f"validation accuracy: {{val_accuracy:.4f}}")
+if x_test is not None:
+    # The test set is looked at once, at the very end: no choice was made with it.
+    test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
+    print(f"test accuracy: {{test_accuracy:.4f}}")
+
+# Softmax gives one probability per class; the prediction is the class with the highest one.
+probabilities = model.predict(x_val[:1], verbose=0)[0]
+predicted = int(np.argmax(probabilities))
+print(f"first validation image: predicted {{class_names[predicted]}} "
+      f"({{probabilities[predicted]:.1%}}), label {{class_names[int(y_val[0])]}}")
+if len(sys.argv) > 1:
+    model.save(sys.argv[1])  # e.g. python {script_name} my_model.keras
+"""
+
+_KEEP_BEST = """\
+# LayerLab keeps the weights of the epoch with the best validation accuracy (the lower
+# validation loss breaks a tie); this callback does the same.
+class KeepBestEpoch(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.best, self.best_weights = None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = (logs["val_accuracy"], -logs["val_loss"])
+        if self.best is None or score > self.best:
+            self.best, self.best_weights = score, self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+callbacks = [KeepBestEpoch()]"""
+
+_EARLY_STOPPING = """\
+# Early stopping: training ends once the validation loss has not improved for {patience}
+# epoch(s) in a row, and the weights of the best epoch come back: a guard against overfitting.
+callbacks = [
+    keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience={patience}, restore_best_weights=True
+    )
+]"""
+
+
+def script_text(
+    experiment: Experiment,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    run_id: str,
+    data_name: str,
+    script_name: str,
+    has_test: bool = False,
+) -> str:
+    """The training script of ``experiment`` for images of ``input_shape`` in ``num_classes``
+    classes, reading its arrays from ``data_name`` beside itself."""
+    training = experiment.training
+    about = f": {experiment.name}" if experiment.name else ""
+    test_note = "\n# The test set is kept apart until the very end." if has_test else ""
+    header = _HEADER.format(
+        run_id=run_id,
+        about=_one_line(about),
+        data_name=data_name,
+        script_name=_one_line(script_name),
+        seed=training.seed,
+        epochs=training.epochs,
+        batch_size=training.batch_size,
+        learning_rate=float(training.learning_rate),
+        test_note=test_note,
+    )
+    patience = training.early_stopping_patience
+    callbacks = _EARLY_STOPPING.format(patience=patience) if patience else _KEEP_BEST
+    fit = _FIT.format(
+        optimizer=_OPTIMIZERS[training.optimizer],
+        callbacks=callbacks,
+        script_name=_one_line(script_name),
+    )
+    network = _network_lines(experiment, input_shape, num_classes)
+    return header + "\n" + "\n".join(network) + "\n" + fit
+
+
+def _one_line(text: str) -> str:
+    """A name someone typed, safe inside a docstring: one line, no quotes or backslashes."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
+    return cleaned.replace("\\", "/").replace('"', "'")[:100]
+
+
+def _network_lines(
+    experiment: Experiment, input_shape: tuple[int, int, int], num_classes: int
+) -> list[str]:
+    spec = experiment.model
+    height, width, channels = (int(n) for n in input_shape)
+    lines = [
+        "# The network, layer by layer (the names match LayerLab's layer table).",
+        f'inputs = keras.Input(shape=({height}, {width}, {channels}), dtype="float32", '
+        'name="image")',
+        "# Pixel values 0-255 become 0-1: small inputs keep the first weighted sums small.",
+        'x = layers.Rescaling(1.0 / 255, name="rescaling")(inputs)',
+    ]
+    lines += _augment_lines(experiment.augment)
+    said: set[str] = set()
+    for number, block in enumerate(spec.conv_blocks, start=1):
+        lines += _block_lines(number, block, said)
+    if spec.head == "flatten":
+        lines += [
+            "# Flatten: the feature maps (or the image) become one long vector of numbers.",
+            'x = layers.Flatten(name="flatten")(x)',
+        ]
+    else:
+        kind = "GlobalAveragePooling2D" if spec.head == "global_average" else "GlobalMaxPooling2D"
+        how = "average" if spec.head == "global_average" else "maximum"
+        lines += [
+            f"# Global pooling: each feature map becomes one number, its {how}: far fewer",
+            "# weights in the next layer than flatten gives.",
+            f'x = layers.{kind}(name="global_pool")(x)',
+        ]
+    for number, dense in enumerate(spec.dense_layers, start=1):
+        if "dense" not in said:
+            said.add("dense")
+            lines.append("# Fully connected (dense) layer: every unit sees every input number.")
+        lines += _activation_lines(dense.activation, said)
+        lines.append(
+            f'x = layers.Dense({dense.units}, activation="{dense.activation}", '
+            f'name="dense{number}")(x)'
+        )
+        if dense.dropout_rate > 0:
+            lines += _dropout_lines(f"dense_dropout{number}", dense.dropout_rate, said)
+    lines += [
+        "# Softmax output: one probability per class, all adding up to 1.",
+        f'outputs = layers.Dense({int(num_classes)}, activation="softmax", name="predictions")(x)',
+        f'model = keras.Model(inputs, outputs, name="{spec.preset}")',
+        "model.summary()",
+    ]
+    return lines
+
+
+def _augment_lines(augment: AugmentSpec) -> list[str]:
+    if not augment.enabled:
+        return []
+    lines = [
+        "# Data augmentation: random changes to every training image, new ones each epoch, so",
+        "# the network sees more variety. These layers do nothing at validation and prediction.",
+    ]
+    values = {name: getattr(augment, name) for name in _AUGMENTATIONS}
+    values["flip"] = _FLIP_MODES.get(augment.flip, "")
+    for name in _AUGMENTATIONS:
+        if _augment_on(augment, name):
+            lines.append(f"x = {_AUGMENT_LINES[name].format(**values)}(x)")
+    return lines
+
+
+def _block_lines(number: int, block: ConvBlock, said: set[str]) -> list[str]:
+    lines = [f"# Conv block {number}."]
+    for index in range(1, block.num_convs + 1):
+        if "conv" not in said:
+            said.add("conv")
+            lines += [
+                "# Convolution: each filter (a small grid of weights) slides over the image and",
+                "# gives one feature map that is high where its feature (an edge, a blob) is.",
+                "# The same weights are used at every position (weight sharing), so a conv layer",
+                "# needs far fewer weights than a dense layer on the same image.",
+            ]
+        lines += _activation_lines(block.activation, said)
+        lines.append(
+            f"x = layers.Conv2D({block.filters}, {block.kernel_size}, strides={block.strides}, "
+            f'padding="{block.padding}", activation="{block.activation}", '
+            f'name="conv{number}_{index}")(x)'
+        )
+        if block.batch_norm:
+            if "bn" not in said:
+                said.add("bn")
+                lines += [
+                    "# Batch normalization: rescales each feature map over the mini-batch,",
+                    "# which keeps training stable and lets it learn faster.",
+                ]
+            lines.append(f'x = layers.BatchNormalization(name="bn{number}_{index}")(x)')
+    if block.pooling != "none":
+        kind = "MaxPooling2D" if block.pooling == "max" else "AveragePooling2D"
+        if "pool" not in said:
+            said.add("pool")
+            how = "largest value" if block.pooling == "max" else "average"
+            lines += [
+                f"# Pooling: keeps the {how} of each {block.pool_size}x{block.pool_size} window,",
+                "# so the maps shrink and small shifts of a feature matter less.",
+            ]
+        lines.append(f'x = layers.{kind}({block.pool_size}, name="pool{number}")(x)')
+    if block.dropout_rate > 0:
+        lines += _dropout_lines(f"dropout{number}", block.dropout_rate, said)
+    return lines
+
+
+def _dropout_lines(name: str, rate: float, said: set[str]) -> list[str]:
+    lines = []
+    if "dropout" not in said:
+        said.add("dropout")
+        lines += [
+            "# Dropout: while training, a random share of the values is set to 0, so the",
+            "# network cannot rely on any single one: a remedy for overfitting.",
+        ]
+    lines.append(f'x = layers.Dropout({float(rate)!r}, name="{name}")(x)')
+    return lines
+
+
+_ACTIVATION_NOTES = {
+    "relu": "ReLU activation: max(0, x), keeps the positive responses and sets the rest to 0.",
+    "tanh": "tanh activation: squashes each value into -1..1.",
+    "sigmoid": "sigmoid activation: squashes each value into 0..1.",
+    "elu": "ELU activation: like ReLU, but smooth and slightly negative below 0.",
+}
+
+
+def _activation_lines(activation: str, said: set[str]) -> list[str]:
+    if activation in said:
+        return []
+    said.add(activation)
+    return [f"# {_ACTIVATION_NOTES[activation]}"]
