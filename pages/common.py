@@ -56,12 +56,28 @@ def md(text: object) -> str:
 
 
 def current_dataset() -> str | None:
-    """The name of the dataset chosen on the Data page, or None."""
-    return st.session_state.get(DATASET) or None
+    """The name of the dataset chosen on the Data page, or None. After a reload only the URL
+    (``?data=``) knows it: taken back if it exists and this attendee may open it."""
+    name = st.session_state.get(DATASET)
+    if not name and st.query_params.get("data"):
+        from dlcore.dataset import PrivateDataset, check_access
+
+        name = st.query_params["data"]
+        try:
+            check_access(name, attendee(), instructor=is_instructor())
+        except PrivateDataset:
+            name = None
+        if not name or not dataset_exists(name):
+            st.query_params.pop("data", None)
+            return None
+        st.session_state[DATASET] = name
+    return name or None
 
 
 def set_dataset(name: str) -> None:
+    """Choose the dataset, in the session and in the URL (so a reload keeps it)."""
     st.session_state[DATASET] = name
+    st.query_params["data"] = name
 
 
 def current_experiment() -> Experiment:
@@ -266,6 +282,9 @@ def render_sidebar() -> None:
     if run_id and st.query_params.get("run") != run_id:
         st.query_params["run"] = run_id  # keep the URL reattachable across page switches
     keep_identity_in_url()
+    dataset = current_dataset()
+    if dataset and st.query_params.get("data") != dataset:
+        st.query_params["data"] = dataset  # page switches clear the URL's parameters
     with st.sidebar:
         st.markdown(f"**Attendee:** {md(attendee_label()) or '_not set_'}")
         st.markdown(f"**Dataset:** {md(current_dataset() or '') or '_none yet_'}")

@@ -246,3 +246,20 @@ def test_a_nameless_attendee_s_import_is_still_theirs():
     at = import_as(second)
     assert not at.exception and at.error
     assert read_manifest("arrays")["owner"] == attendee_id(first)
+
+
+def test_a_reload_keeps_the_dataset_but_never_opens_someone_else_s(adas_work):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["data"] = "digits"  # a reload: only the URL knows the dataset
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception and at.session_state["dataset"] == "digits"
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["data"] = PRIVATE  # Ada's own dataset in another browser's URL
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception and "dataset" not in at.session_state
+    assert PRIVATE not in _shown(at) and "data" not in at.query_params
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["data"] = PRIVATE
+    at.query_params["key"] = key_for(OWNER)  # her own link
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception and at.session_state["dataset"] == PRIVATE
