@@ -102,7 +102,10 @@ def test_workshop_path(tmp_path, monkeypatch):
         page.get_by_text(re.compile("Mistakes|misclassified", re.I)).first.wait_for()
         shot(page, folder, "6-evaluate")
         page.get_by_text("Where did it look? (Grad-CAM)").click()
-        page.get_by_text(re.compile("^Red: where the network looked")).wait_for(timeout=60_000)
+        # the overlays' captions have no confidence: "true 4 · predicted 9"
+        overlay = page.get_by_text(re.compile(r"^true \d+ · predicted \d+$"))
+        overlay.nth(11).wait_for(timeout=60_000)
+        page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
         shot(page, folder, "6a-evaluate-heat")
 
         open_step(page, "5b · Inside")

@@ -197,7 +197,7 @@ def test_a_thousand_classes_show_a_table_of_the_most_confused_pairs(tmp_path_fac
     assert not at.exception
     shown = texts(at)
     assert f"image(s) of {md(HOSTILE_CLASS)} predicted as {md(LINK_CLASS)}" in shown
-    assert md(HOSTILE_CLASS) == "\\!\\[x\\]\\(https\\:\\/\\/evil\\.example\\/p\\.png\\)"
+    assert md(HOSTILE_CLASS) == "\\!\\[x\\]\\(https\\:\u2060\\/\\/evil\\.example\\/p\\.png\\)"
     assert "![x](" not in shown and "](https" not in shown
 
 

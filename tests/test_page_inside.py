@@ -143,3 +143,21 @@ def test_class_names_people_chose_are_plain_text(tmp_path):
     shown = texts(at) + " ".join(c for image in at.image for c in image.captions)
     assert md(HOSTILE) in shown
     assert HOSTILE not in shown and OWNER_ID not in shown
+
+
+def test_tflite_files_are_made_on_a_click_with_their_sizes(run_id):
+    from dlcore.backend import tflite_unavailable
+
+    at = open_page("inside", attendee=OWNER)
+    assert not [b for b in at.get("download_button") if ".tflite" in b.proto.label]
+    if tflite_unavailable():  # KERAS_BACKEND=jax or torch: the page says how to get one
+        assert "Export on a machine with TensorFlow installed" in texts(at)
+        return
+    at.button(key="tflite_make").click().run(timeout=240)
+    assert not at.exception and not at.error
+    labels = [b.proto.label for b in at.get("download_button") if ".tflite" in b.proto.label]
+    assert [label.split(" · ")[0] for label in labels] == [
+        md(f"{run_id}.tflite"),
+        md(f"{run_id}_int8.tflite"),
+    ]
+    assert all(label.split(" · ")[1].endswith(("KB", "MB", "bytes")) for label in labels)
