@@ -245,12 +245,12 @@ def allowed_at_once() -> int:
     """How many jobs the scheduler lets train at once here: the instructor's
     ``max_concurrent_jobs``, else ``fairqueue.cpu_slots()`` on a CPU machine (on GPUs it
     places by memory, up to ``MAX_JOBS_PER_GPU`` a card)."""
-    from dlcore import scheduler
+    from dlcore import executor
     from dlcore.fairqueue import MAX_JOBS_PER_GPU, cpu_slots
     from dlcore.limits import load_limits
 
     limit = load_limits().max_concurrent_jobs
-    gpus = scheduler.known_gpus()
+    gpus = executor.known_gpus()
     return limit or (MAX_JOBS_PER_GPU * len(gpus) if gpus else cpu_slots())
 
 
@@ -272,7 +272,7 @@ class JobMonitor(threading.Thread):
         self._halt = threading.Event()
 
     def sample(self) -> None:
-        from dlcore import jobs, scheduler
+        from dlcore import executor, jobs
 
         runs = jobs.list_runs()
         running = [run for run in runs if run["status"] == "running"]
@@ -280,7 +280,7 @@ class JobMonitor(threading.Thread):
         for run in runs:
             if run.get("started_ts") is not None:
                 self.started.setdefault(run["run_id"], run["started_ts"])
-        pid = scheduler.read_state().get("pid")
+        pid = executor.read_state().get("pid")
         if isinstance(pid, int):
             self.scheduler_pid = pid
         job_pids = [run["pid"] for run in running if run.get("pid")]

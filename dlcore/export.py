@@ -174,7 +174,7 @@ def export_files(run_id: str) -> list[dict]:
     return [
         _file(
             f"{run_id}.keras",
-            "The Keras model: keras.saving.load_model(path).",
+            "The Keras model: open it with keras.saving.load_model.",
             model.stat().st_size,
         ),
         _file(script_name(run_id), "A Keras + NumPy script that trains this network again."),
