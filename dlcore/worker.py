@@ -184,7 +184,7 @@ def train(path: Path) -> None:
     compile_model(model, experiment.training)
     write_status(
         path,
-        message=f"Training on {device}.",
+        message="Training: the curves below grow with every batch and epoch.",
         started=_now(),
         num_params=int(model.count_params()),
         num_train=len(y_train),
