@@ -96,7 +96,7 @@ class Scheduler:
                 break
             # Running jobs not forked here (a previous scheduler's) end without a SIGCHLD:
             # look again every few seconds while any job is active.
-            select.select([self.wake_read], [], [], 2.0 if busy else 60.0)
+            select.select([self.wake_read], [], [], 2.0 if busy else min(60.0, IDLE_EXIT_S))
             with contextlib.suppress(BlockingIOError):
                 while os.read(self.wake_read, 4096):
                     pass
@@ -227,7 +227,24 @@ def main() -> int:
     finally:
         with contextlib.suppress(OSError):
             (queue_dir() / STATE).unlink()
+        # Close the FIFO first (a submit from now on finds no scheduler and starts one), then
+        # the lock; a job submitted while this one was deciding to stop gets a successor.
+        os.close(scheduler.wake_read)
+        os.close(scheduler.wake_write)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+    if not scheduler.stopping and _anything_queued():
+        from dlcore.executor import ensure_scheduler
+
+        ensure_scheduler()
     return 0
+
+
+def _anything_queued() -> bool:
+    try:
+        return any(status.status == "queued" for status in read_all_statuses())
+    except (OSError, LayerLabError):  # the data directory is gone (a test's)
+        return False
 
 
 if __name__ == "__main__":

@@ -256,3 +256,27 @@ def test_simultaneous_submits_never_pass_the_server_limit(monkeypatch):
         thread.join(timeout=60)
     assert len(jobs.list_runs()) == 3
     assert sum(isinstance(r, str) for r in results) == 3
+
+
+def test_an_idle_scheduler_exits_and_the_next_submit_starts_another(monkeypatch):
+    from dlcore import executor
+
+    monkeypatch.setenv("LAYERLAB_SCHEDULER_IDLE_S", "1")
+    jobs.ensure_scheduler(wait=True)
+    first = executor.read_state()["pid"]
+    wait_until(lambda: not executor.poke(), timeout=60)  # idle: gone, its FIFO closed
+    assert executor.read_state() == {}
+    run_id = jobs.submit(tiny(epochs=1))
+    final = jobs.wait(run_id, timeout=120)  # only a new scheduler can have started it
+    assert final["status"] == "completed" and final["pid"] != first
+
+
+def test_only_the_owner_or_the_instructor_may_comment_a_run():
+    run_id = jobs.create_run(Experiment(data=DataSpec("digits"), owner="a-ada"), owner_label="Ada")
+    assert jobs.comment(run_id, "lr 0.01: faster", actor="a-ada") == "lr 0.01: faster"
+    with pytest.raises(jobs.PermissionDenied, match="only its owner or the instructor"):
+        jobs.comment(run_id, "mine now", actor="a-bob")
+    assert jobs.comment(run_id, "checked", actor=None) == "checked"  # the instructor
+    shared = jobs.create_run(Experiment(data=DataSpec("digits")))  # the instructor's own
+    with pytest.raises(jobs.PermissionDenied):
+        jobs.comment(shared, "x", actor="a-ada")
