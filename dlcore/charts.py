@@ -76,6 +76,25 @@ def batch_loss_chart(batch_df: pd.DataFrame) -> alt.Chart:
     )
 
 
+def learning_rate_chart(frame: pd.DataFrame, title: str = "Learning rate") -> alt.Chart:
+    """The learning rate over a run's iterations. ``frame``: iteration, learning_rate, and
+    optionally epoch (shown in the tooltip)."""
+    tooltip = [alt.Tooltip("iteration:Q", title="Iteration")]
+    if "epoch" in frame.columns:
+        tooltip.append(alt.Tooltip("epoch:Q", title="Epoch", format=".2f"))
+    tooltip.append(alt.Tooltip("learning_rate:Q", title="Learning rate", format=".3g"))
+    return (
+        alt.Chart(frame)
+        .mark_line(interpolate="linear")
+        .encode(
+            x=alt.X("iteration:Q", title="Iteration (batch)"),
+            y=alt.Y("learning_rate:Q", title="Learning rate", axis=alt.Axis(format=".1e")),
+            tooltip=tooltip,
+        )
+        .properties(title=title, height=180)
+    )
+
+
 def confusion_heatmap(
     cm_df: pd.DataFrame, selectable: bool = True, class_order: list[str] | None = None
 ) -> alt.LayerChart:

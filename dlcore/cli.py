@@ -229,15 +229,25 @@ def cmd_wait(args) -> int:
 
 def cmd_jobs(args) -> int:
     from dlcore import jobs
+    from dlcore.runs import read_comment
 
     rows = jobs.list_runs(owner=args.owner)
     if args.json:
+        rows = [row | {"comment": read_comment(row["run_id"])} for row in rows]
         print(json.dumps(rows, default=str))
     elif not rows:
         print("no runs yet: start one with `dlcore train`")
     else:
         columns = ["run_id", "status", "queue_position", "owner_label", "owner", "dataset"]
         _print_table(rows, [*columns, "model", "val_accuracy"])
+    return 0
+
+
+def cmd_comment(args) -> int:
+    from dlcore import jobs
+
+    saved = jobs.comment(args.run, args.text)  # the CLI is the instructor's: any owner's run
+    print(f"{args.run}: comment {'saved: ' + saved if saved else 'cleared'}")
     return 0
 
 
@@ -396,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--owner")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_jobs)
+    p = sub.add_parser("comment", help="set a run's comment in the table of trials")
+    p.add_argument("run")
+    p.add_argument("text", help='plain text, at most 500 characters; "" clears it')
+    p.set_defaults(func=cmd_comment)
     p = sub.add_parser("cancel", help="cancel queued or running jobs")
     p.add_argument("runs", nargs="+")
     p.set_defaults(func=cmd_cancel)

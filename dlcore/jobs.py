@@ -38,6 +38,7 @@ from dlcore.runs import (
     remove_run,
     request_cancel,
     run_path,
+    write_comment,
     write_new_run,
 )
 from dlcore.spec import Experiment
@@ -280,6 +281,13 @@ def cancel(run_id: str, actor: str | None = None) -> dict:
     return status(run_id)
 
 
+def comment(run_id: str, text: str, actor: str | None = None) -> str:
+    """Set the run's comment (plain text, at most ``runs.MAX_COMMENT`` characters; "" clears
+    it) and return it as stored. Only its owner or the instructor (``actor`` None) may."""
+    _check_owner(run_id, actor)
+    return write_comment(run_id, text)
+
+
 def delete(run_id: str, actor: str | None = None) -> None:
     """Remove a finished (or damaged) run's directory; an active one must be cancelled first."""
     current = _check_owner(run_id, actor)
@@ -312,6 +320,7 @@ __all__ = [
     "stop_scheduler",
     "warm_up",
     "cancel",
+    "comment",
     "delete",
     "list_runs",
     "queue_position",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from dlcore import LayerLabError
 from dlcore.limits import Limits, load_limits
-from dlcore.spec import AugmentSpec, ConvBlock, ModelSpec, TrainSpec
+from dlcore.spec import BATCH_NORM_MOMENTUM, AugmentSpec, ConvBlock, ModelSpec, TrainSpec
 
 if TYPE_CHECKING:
     import keras
@@ -275,7 +275,10 @@ def _conv_block(x, number: int, block: ConvBlock):
             name=f"conv{number}_{index}",
         )(x)
         if block.batch_norm:
-            x = layers.BatchNormalization(name=f"bn{number}_{index}")(x)
+            norm = layers.BatchNormalization(
+                momentum=BATCH_NORM_MOMENTUM, name=f"bn{number}_{index}"
+            )
+            x = norm(x)
     if block.pooling != "none":
         pool = layers.MaxPooling2D if block.pooling == "max" else layers.AveragePooling2D
         x = pool(block.pool_size, name=f"pool{number}")(x)
@@ -284,12 +287,25 @@ def _conv_block(x, number: int, block: ConvBlock):
     return x
 
 
-def compile_model(model: keras.Model, training: TrainSpec) -> keras.Model:
-    """Compile with the spec's optimizer and learning rate, sparse categorical cross-entropy
-    (labels are class indices) and accuracy. Returns the same model."""
+def compile_model(
+    model: keras.Model, training: TrainSpec, steps_per_epoch: int | None = None
+) -> keras.Model:
+    """Compile with the spec's optimizer and learning rate (or schedule: it needs the number
+    of batches per epoch), sparse categorical cross-entropy (labels are class indices) and
+    accuracy. Returns the same model."""
     import keras
 
-    rate = training.learning_rate
+    from dlcore.schedules import keras_schedule
+
+    if training.lr_schedule == "constant":
+        rate = training.learning_rate
+    elif steps_per_epoch is None:
+        raise LayerLabError(
+            f"The {training.lr_schedule!r} learning-rate schedule needs steps_per_epoch "
+            "(batches per epoch); pass compile_model(model, training, steps_per_epoch)."
+        )
+    else:
+        rate = keras_schedule(training, steps_per_epoch)
     optimizers = {
         "adam": lambda: keras.optimizers.Adam(learning_rate=rate),
         "rmsprop": lambda: keras.optimizers.RMSprop(learning_rate=rate),

@@ -23,7 +23,8 @@ import numpy as np
 from dlcore import LayerLabError
 from dlcore.records import MetricRow, RunStatus, WorkerInfo
 from dlcore.spec import Experiment
-from dlcore.storage import atomic_write_bytes, atomic_write_json, runs_dir
+from dlcore.storage import atomic_write_bytes, atomic_write_json, disk_full_as_error, runs_dir
+from dlcore.text import plain
 
 SPEC = "spec.json"  # the Experiment
 DATASET = "dataset.json"  # classes, image shape and preparation settings it trained with
@@ -37,12 +38,14 @@ MODEL = "model.keras"  # the final model
 EVALUATION = "evaluation.json"
 PREDICTIONS = "predictions.npz"
 FILTERS = "filters.npz"  # the first conv layer's kernels before training and after each epoch
+COMMENT = "comment.txt"  # the owner's note on the run (the class table's "comments"), UTF-8
 
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "cancelled", "interrupted")
 DAMAGED = "damaged"
 # Ids look like 20250101-093000-a1b2c3; anything else (``..``, ``/``, very long) is refused early.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+MAX_COMMENT = 500  # characters of a run's comment: a note in a table, not an essay
 STARTUP_GRACE_S = 10.0  # a running run without a worker record yet is not taken for dead
 # What a damaged .keras file raises from Keras's loader (a bad zip, config or weights file).
 _MODEL_ERRORS = (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile)
@@ -379,6 +382,36 @@ def read_filter_history(run_id: str) -> tuple[str, np.ndarray]:
     if kernels.ndim != 5 or not len(kernels):
         raise RunDamaged(damaged_message(run_id, FILTERS, f"kernels of shape {kernels.shape}"))
     return layer_name, kernels
+
+
+def clean_comment(text: object) -> str:
+    """A comment as stored and shown: plain text on one line (``dlcore.text.plain``), spaces
+    collapsed, at most ``MAX_COMMENT`` characters."""
+    return " ".join(plain("" if text is None else text).split())[:MAX_COMMENT].strip()
+
+
+def write_comment(run_id: str, text: object) -> str:
+    """Replace the run's comment (atomically) and return it as stored; an empty comment
+    removes the file. Who may do this is ``jobs.comment``'s business."""
+    path = run_path(run_id) / COMMENT
+    comment = clean_comment(text)
+    with disk_full_as_error("saving the comment"):
+        if comment:
+            atomic_write_bytes(path, comment.encode())
+        else:
+            path.unlink(missing_ok=True)
+    return comment
+
+
+def read_comment(run_id: str) -> str:
+    """The run's comment; "" when it has none, its file is damaged (not UTF-8, unreadable) or
+    the run is gone (deleted while a table was listing it): a note never fails a page."""
+    try:
+        with open(run_path(run_id) / COMMENT, "rb") as handle:
+            data = handle.read(MAX_COMMENT * 4)  # a file grown by hand is cut, not read whole
+        return clean_comment(data.decode())
+    except (OSError, UnicodeDecodeError, RunNotFound):  # FileNotFoundError is an OSError
+        return ""
 
 
 def request_cancel(run_id: str) -> None:

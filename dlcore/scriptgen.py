@@ -9,7 +9,8 @@ concept gets a comment where it first appears. Pure text: nothing here imports K
 from __future__ import annotations
 
 from dlcore.model import _AUGMENTATIONS, _FLIP_MODES, _augment_on
-from dlcore.spec import AugmentSpec, ConvBlock, Experiment
+from dlcore.schedules import ONE_CYCLE_RISE, ONE_CYCLE_START
+from dlcore.spec import BATCH_NORM_MOMENTUM, AugmentSpec, ConvBlock, Experiment, TrainSpec
 
 _OPTIMIZERS = {
     "adam": "keras.optimizers.Adam(learning_rate=LEARNING_RATE)",
@@ -178,13 +179,78 @@ def script_text(
     )
     patience = training.early_stopping_patience
     callbacks = _EARLY_STOPPING.format(patience=patience) if patience else _KEEP_BEST
+    optimizer = _OPTIMIZERS[training.optimizer]
+    schedule = schedule_lines(training)
+    if schedule:
+        optimizer = optimizer.replace("LEARNING_RATE)", "learning_rate)")
     fit = _FIT.format(
-        optimizer=_OPTIMIZERS[training.optimizer],
+        optimizer=optimizer,
         callbacks=callbacks,
         script_name=_one_line(script_name),
     )
     network = _network_lines(experiment, input_shape, num_classes)
-    return header + "\n" + "\n".join(network) + "\n" + fit
+    return header + "\n" + "\n".join(network + schedule) + "\n" + fit
+
+
+_SCHEDULE_NOTES = {
+    "step": "# Step decay: the rate is multiplied by {factor!r} every {every!r} epoch(s).",
+    "exponential": "# Exponential decay: the rate shrinks smoothly, by {factor!r} every {every!r} "
+    "epoch(s).",
+    "cosine": "# Cosine with warm-up: the rate rises from 0 to LEARNING_RATE over {warmup!r} "
+    "epoch(s),\n# then falls along a half cosine to 0 at the end of the run.",
+    "one_cycle": "# One-cycle: the rate rises from LEARNING_RATE * {start!r} to LEARNING_RATE over "
+    "the first\n# {rise:.0%} of the iterations, then falls along a half cosine to 0.",
+}
+
+
+def schedule_lines(training: TrainSpec) -> list[str]:
+    """The script's lines that define ``learning_rate``, a Keras schedule equal to
+    ``dlcore.schedules.keras_schedule`` (the same formulas, with the iterations per epoch
+    counted from ``x_train``); none for a constant rate."""
+    kind = training.lr_schedule
+    if kind == "constant":
+        return []
+    note = _SCHEDULE_NOTES[kind].format(
+        factor=float(training.decay_factor),
+        every=float(training.decay_every_epochs),
+        warmup=float(training.warmup_epochs),
+        start=ONE_CYCLE_START,
+        rise=ONE_CYCLE_RISE,
+    )
+    lines = [
+        "",
+        "# Learning-rate schedule: a large rate early on learns fast, a small one at the end",
+        "# settles the weights. Keras asks it for the rate before every iteration (batch).",
+        *note.split("\n"),
+        "steps_per_epoch = -(-len(x_train) // BATCH_SIZE)  # iterations per epoch",
+    ]
+    if kind in ("step", "exponential"):
+        every = float(training.decay_every_epochs)
+        return lines + [
+            "learning_rate = keras.optimizers.schedules.ExponentialDecay(",
+            "    LEARNING_RATE,",
+            f"    decay_steps=float({every!r} * steps_per_epoch),",
+            f"    decay_rate={float(training.decay_factor)!r},",
+            f"    staircase={kind == 'step'},",
+            ")",
+        ]
+    if kind == "cosine":
+        warmup = f"round({float(training.warmup_epochs)!r} * steps_per_epoch)"
+        start = "0.0"
+    else:
+        warmup = f"max(round({ONE_CYCLE_RISE!r} * EPOCHS * steps_per_epoch), 1)"
+        start = f"LEARNING_RATE * {ONE_CYCLE_START!r}"
+    lines += [
+        f"warmup_steps = {warmup}",
+        "decay_steps = max(EPOCHS * steps_per_epoch - warmup_steps, 1)",
+        "if warmup_steps:",
+        "    learning_rate = keras.optimizers.schedules.CosineDecay(",
+        f"        {start}, decay_steps, warmup_target=LEARNING_RATE, warmup_steps=warmup_steps",
+        "    )",
+        "else:",
+        "    learning_rate = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, decay_steps)",
+    ]
+    return lines
 
 
 def _one_line(text: str) -> str:
@@ -281,7 +347,10 @@ def _block_lines(number: int, block: ConvBlock, said: set[str]) -> list[str]:
                     "# Batch normalization: rescales each feature map over the mini-batch,",
                     "# which keeps training stable and lets it learn faster.",
                 ]
-            lines.append(f'x = layers.BatchNormalization(name="bn{number}_{index}")(x)')
+            lines.append(
+                f"x = layers.BatchNormalization(momentum={BATCH_NORM_MOMENTUM}, "
+                f'name="bn{number}_{index}")(x)'
+            )
     if block.pooling != "none":
         kind = "MaxPooling2D" if block.pooling == "max" else "AveragePooling2D"
         if "pool" not in said:

@@ -22,6 +22,11 @@ HEADS = ("flatten", "global_average", "global_max")
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adamw")
 FLIPS = ("none", "horizontal", "vertical", "both")
 PRESETS = ("mlp", "lenet", "cnn3", "vgg-bn", "custom")
+# Batch norm's moving averages with Keras's default momentum (0.99) lag far behind the weights in
+# a short workshop run, so validation reads near chance for the first epochs; 0.9 follows them
+# within a few dozen batches (bench/cifar_bn.py measures it).
+BATCH_NORM_MOMENTUM = 0.9
+LR_SCHEDULES = ("constant", "step", "exponential", "cosine", "one_cycle")
 
 
 def _check_choice(what: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -141,6 +146,13 @@ class TrainSpec:
     learning_rate: float = 0.001
     seed: int = 0
     early_stopping_patience: int = 0  # 0 = off; else stop after N epochs without improvement
+    # How the rate changes over the run (dlcore.schedules): "step" multiplies it by
+    # decay_factor every decay_every_epochs, "exponential" does so smoothly, "cosine" rises
+    # linearly for warmup_epochs then falls to 0, "one_cycle" rises over the first 30% and falls.
+    lr_schedule: str = "constant"
+    warmup_epochs: float = 1.0
+    decay_every_epochs: float = 1.0
+    decay_factor: float = 0.5
 
     def __post_init__(self) -> None:
         _check_range("Epochs", self.epochs, 1, 1000)
@@ -149,6 +161,10 @@ class TrainSpec:
         _check_range("Learning rate", self.learning_rate, 1e-7, 10.0, float)
         _check_range("Seed", self.seed, 0, 2**31 - 1)
         _check_range("Early stopping patience", self.early_stopping_patience, 0, 100)
+        _check_choice("Learning-rate schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_range("Warm-up epochs", self.warmup_epochs, 0.0, 100.0, float)
+        _check_range("Decay every (epochs)", self.decay_every_epochs, 0.1, 1000.0, float)
+        _check_range("Decay factor", self.decay_factor, 0.001, 1.0, float)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from datetime import datetime
 import pandas as pd
 
 from dlcore import LayerLabError, attendees
-from dlcore.runs import DAMAGED, FINISHED, model_file, read_metric_rows, read_spec
+from dlcore.runs import DAMAGED, FINISHED, model_file, read_comment, read_metric_rows, read_spec
 from dlcore.spec import AugmentSpec, ModelSpec
 from dlcore.text import plain
 
@@ -127,6 +127,7 @@ def runs_frame(statuses: list[dict]) -> pd.DataFrame:
         row["val accuracy"] = status.get("val_accuracy")
         row["test accuracy"] = status.get("test_accuracy")
         row["status"] = plain(status.get("status", ""))
+        row["comment"] = read_comment(status["run_id"])
         rows.append(row)
     columns = [
         "run",
@@ -143,8 +144,28 @@ def runs_frame(statuses: list[dict]) -> pd.DataFrame:
         "parameters",
         "time (s)",
         "status",
+        "comment",  # last, as in the class's table of trials
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP's CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    text = plain(value)
+    return "'" + text if text.lstrip().startswith(_FORMULA_START) else text
+
+
+def runs_csv(frame: pd.DataFrame) -> bytes:
+    """The table of trials (``runs_frame``) as CSV for a spreadsheet: text as plain text, and a
+    text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) starts
+    with a single quote; numbers stay numbers. UTF-8 with a byte-order mark, without which
+    Excel reads accented names as another encoding."""
+    return frame.map(_csv_cell).to_csv(index=False).encode("utf-8-sig")
 
 
 def epoch_history(metrics: pd.DataFrame) -> pd.DataFrame:

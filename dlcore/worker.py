@@ -32,6 +32,7 @@ from dlcore.runs import (
     write_filter_history,
     write_status,
 )
+from dlcore.schedules import learning_rate_at
 from dlcore.spec import Experiment
 
 
@@ -86,7 +87,7 @@ def make_progress_callback(path: Path, experiment: Experiment, num_train: int):
             loss = float(logs.get("loss", 0.0))
             step = self.epoch * steps_per_epoch + batch + 1
             if not math.isfinite(loss):
-                lr = training.learning_rate
+                lr = learning_rate_at(training, step - 1, steps_per_epoch)
                 raise Diverged(
                     f"The loss became {loss} at epoch {self.epoch + 1}, batch {batch + 1}: the "
                     f"learning rate {lr:g} is too high for this network. Try {lr / 10:g}, or add "
@@ -100,8 +101,10 @@ def make_progress_callback(path: Path, experiment: Experiment, num_train: int):
                 accuracy = float(logs.get("accuracy", 0.0))
                 progress = step / total_steps
                 row = {"epoch": self.epoch + 1, "step": step, "loss": loss, "accuracy": accuracy}
+                rate = {"learning_rate": learning_rate_at(training, step - 1, steps_per_epoch)}
                 append_metric(
-                    path, MetricRow("batch", **row, progress=progress, **self._timing(step))
+                    path,
+                    MetricRow("batch", **row, progress=progress, **self._timing(step), extra=rate),
                 )
 
         def on_epoch_end(self, epoch, logs=None):
@@ -109,6 +112,8 @@ def make_progress_callback(path: Path, experiment: Experiment, num_train: int):
             step = (epoch + 1) * steps_per_epoch
             record = {"kind": "epoch", "epoch": epoch + 1, "step": step, **logs}
             record["progress"] = (epoch + 1) / training.epochs
+            # the rate of the epoch's last batch (Keras may log its own; this one is the spec's)
+            record["learning_rate"] = learning_rate_at(training, step - 1, steps_per_epoch)
             append_metric(path, MetricRow.from_dict(record | self._timing(step)))
             score = (logs.get("val_accuracy", 0.0), -logs.get("val_loss", 0.0))
             if score > (self.best[0], -self.best[1]):
@@ -181,7 +186,9 @@ def train(path: Path) -> None:
     model = build_model(
         experiment.model, dataset.image_shape, dataset.num_classes, experiment.augment
     )
-    compile_model(model, experiment.training)
+    compile_model(
+        model, experiment.training, math.ceil(len(y_train) / experiment.training.batch_size)
+    )
     write_status(
         path,
         message="Training: the curves below grow with every batch and epoch.",

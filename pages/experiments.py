@@ -14,6 +14,7 @@ COLUMNS = {
     "time (s)": st.column_config.NumberColumn("time", format="duration"),
     "val accuracy": PERCENT,
     "test accuracy": PERCENT,
+    "comment": st.column_config.TextColumn(width="large"),
 }
 
 
@@ -53,6 +54,29 @@ def _downloads(run_id: str, status: dict) -> None:
         common.set_experiment(spec)
         common.set_dataset(spec.data.dataset)
         st.toast("Settings loaded: change one thing on the Model or Train page and compare.")
+
+
+def _comment(run_id: str, status: dict) -> None:
+    """The run's note in the table of trials ("comments" in class): its owner's to write."""
+    if not common.may_change_run(status):
+        return
+    with st.form(f"comment_{run_id}", border=False):
+        text = st.text_input(
+            "Comment",
+            runs.read_comment(run_id),
+            max_chars=runs.MAX_COMMENT,
+            placeholder="What did you change, what did you see?",
+            key=f"comment_text_{run_id}",
+        )
+        if st.form_submit_button("Save comment", icon=":material/edit_note:"):
+            try:
+                jobs.comment(
+                    run_id, text, actor=None if common.is_instructor() else common.attendee()
+                )
+            except LayerLabError as error:
+                common.stop_on_error(error)
+            st.session_state.pop(f"comment_text_{run_id}")  # show it as stored: plain text
+            st.rerun()  # the table above shows the new comment
 
 
 def _delete(run_id: str, status: dict) -> None:
@@ -120,6 +144,14 @@ event = st.dataframe(
     key=f"runs_table_{only_mine}",  # rows are positions: a filtered table starts unselected
 )
 selected = [table["run"].iloc[i] for i in event.selection.rows if i < len(table)]
+st.download_button(
+    "Download the table (CSV)",
+    summary.runs_csv(table),
+    file_name="experiments.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    on_click="ignore",
+)
 
 st.subheader("Curves side by side")
 shown = selected or [s["run_id"] for s in summary.usable_runs(statuses)[:3]]
@@ -135,4 +167,5 @@ try:
     _downloads(run_id, by_id[run_id])
 except LayerLabError as error:
     common.show_error(error)
+_comment(run_id, by_id[run_id])
 _delete(run_id, by_id[run_id])

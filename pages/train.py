@@ -8,7 +8,7 @@ from dlcore import LayerLabError, charts, jobs, summary
 from dlcore.limits import load_limits
 from dlcore.runs import ACTIVE
 from dlcore.spec import FLIPS, OPTIMIZERS, AugmentSpec, TrainSpec
-from pages import common, identity
+from pages import common, identity, schedule_views
 
 LEARNING_RATES = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
@@ -81,12 +81,12 @@ def _training_controls(training: TrainSpec, max_train_images: int) -> tuple[Trai
         100,
         key=_init("train_patience", training.early_stopping_patience),
     )
-    spec = TrainSpec(
+    spec = dataclasses.replace(  # keeps the schedule, set by its own controls
+        training,
         epochs=epochs,
         batch_size=batch,
         optimizer=optimizer,
         learning_rate=rate,
-        seed=training.seed,
         early_stopping_patience=int(patience),
     )
     return spec, images
@@ -197,6 +197,7 @@ def _curves(metrics) -> None:
             "The loss every few batches, averaged since the start of its epoch: it steps down "
             "where a new epoch begins."
         )
+    schedule_views.logged_rate_chart(metrics)
 
 
 def _watch(run_id: str, was_active: bool) -> None:
@@ -235,6 +236,13 @@ with st.expander("Epoch, batch, loss... what do these words mean?"):
 
 st.subheader("How the network learns")
 training, max_images = _training_controls(experiment.training, experiment.data.max_train_images)
+with st.expander("Learning-rate schedule", expanded=training.lr_schedule != "constant"):
+    training = schedule_views.schedule_controls(training)
+    try:
+        num_images = len(common.dataset_for(dataset).y_train)
+    except LayerLabError as error:
+        common.stop_on_error(error)
+    schedule_views.schedule_preview(training, min(max_images or num_images, num_images))
 with st.expander("Data augmentation", expanded=experiment.augment.enabled):
     augment = _augment_controls(experiment.augment)
     _augment_preview(dataset, augment)

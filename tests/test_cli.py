@@ -152,3 +152,22 @@ def test_wait_exits_1_unless_every_run_completed(capsys):
     assert json.loads(capsys.readouterr().out)[0]["status"] == "queued"
     assert main(["wait", done, "no-such-run"]) == 2  # refused before any waiting
     assert "No run 'no-such-run'" in capsys.readouterr().err
+
+
+def test_comment_a_run_and_list_it_in_the_jobs_json(capsys):
+    from dlcore import jobs
+    from dlcore.spec import DataSpec, Experiment
+
+    run_id = jobs.create_run(Experiment(data=DataSpec("digits"), owner="a-ada"), owner_label="Ada")
+    assert main(["comment", run_id, "dropout 0.5:\n less overfitting\u202e"]) == 0  # any owner
+    assert (
+        capsys.readouterr().out.strip() == f"{run_id}: comment saved: dropout 0.5: less overfitting"
+    )
+    assert main(["jobs", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["run_id"], r["comment"]) for r in rows] == [
+        (run_id, "dropout 0.5: less overfitting")
+    ]
+    assert main(["comment", run_id, ""]) == 0 and "comment cleared" in capsys.readouterr().out
+    assert main(["comment", "no-such-run", "x"]) == 2
+    assert "No run 'no-such-run'" in capsys.readouterr().err

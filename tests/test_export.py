@@ -137,8 +137,10 @@ def _config(layer) -> dict:
             ),
             training=TrainSpec(early_stopping_patience=2, optimizer="sgd"),
         ),
+        Experiment(model=preset_model("mlp"), training=TrainSpec(
+            epochs=4, lr_schedule="cosine", warmup_epochs=1.0, optimizer="adamw")),
     ],
-    ids=["vgg-bn-augmented", "mlp", "custom-early-stopping"],
+    ids=["vgg-bn-augmented", "mlp", "custom-early-stopping", "mlp-cosine"],
 )  # fmt: skip
 def test_script_builds_the_same_network_as_build_model(experiment, tmp_path):
     """The script's network, executed, equals build_model's layer for layer: names, types,
@@ -163,6 +165,14 @@ def test_script_builds_the_same_network_as_build_model(experiment, tmp_path):
     if experiment.training.early_stopping_patience:
         assert "EarlyStopping" in text and "patience=2" in text
     assert f"SEED = {experiment.training.seed}" in text
+    if experiment.training.lr_schedule != "constant":  # 6 images: one iteration per epoch
+        from dlcore.schedules import learning_rate_at
+
+        schedule = namespace["learning_rate"]
+        for step in range(experiment.training.epochs):
+            rate = float(np.asarray(schedule(step)))
+            assert rate == pytest.approx(learning_rate_at(experiment.training, step, 1), abs=1e-8)
+        assert "AdamW(learning_rate=learning_rate)" in text
 
 
 def test_a_run_name_cannot_break_out_of_the_scripts_docstring():

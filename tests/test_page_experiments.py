@@ -36,7 +36,11 @@ def test_lists_the_run_with_its_settings_and_accuracy(run_id):
     assert row["parameters"] == status["num_params"] and row["time (s)"] > 0
     assert len(at.get("vega_lite_chart")) == 1  # the newest finished runs' curves
     labels = [button.proto.label for button in at.get("download_button")]
-    assert sorted(labels) == ["Settings (spec JSON)", "Trained model (.keras)"]
+    assert sorted(labels) == [
+        "Download the table (CSV)",
+        "Settings (spec JSON)",
+        "Trained model (.keras)",
+    ]
 
 
 def test_selecting_rows_overlays_their_curves(run_id):
@@ -118,3 +122,24 @@ def test_no_leaderboard_for_a_private_dataset():
         assert not at.exception and not at.error
         assert not at.table
         assert "shared datasets only" in texts(at)
+
+
+def test_the_owner_comments_a_run_and_everyone_sees_it_in_the_table():
+    run_id = _scored_run("ada", 0.8)
+    hostile = "[win](http://evil) :red[x] =cmd()"
+    at = open_page("experiments", attendee="ada")
+    at.text_input(key=f"comment_text_{run_id}").input(hostile + "\u202e")
+    next(b for b in at.button if b.label == "Save comment").click().run()
+    assert not at.exception and not at.error
+    assert at.dataframe[0].value["comment"].tolist() == [hostile]  # a plain-text cell
+    assert at.text_input(key=f"comment_text_{run_id}").value == hostile  # as stored
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert "Download the table (CSV)" in labels
+    at = open_page("experiments", attendee="bob")
+    assert not at.exception and at.dataframe[0].value["comment"].tolist() == [hostile]
+    assert not at.text_input and "Save comment" not in [b.label for b in at.button]
+    assert "Download the table (CSV)" in [b.proto.label for b in at.get("download_button")]
+    at = open_page("experiments", attendee="bob", instructor=True)
+    at.text_input(key=f"comment_text_{run_id}").input("checked by the instructor")
+    next(b for b in at.button if b.label == "Save comment").click().run()
+    assert not at.exception and at.dataframe[0].value["comment"][0] == "checked by the instructor"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -48,7 +49,8 @@ def test_start_trains_and_the_page_follows_the_run():
     at.run()
     assert not at.exception
     assert "**completed**" in texts(at)
-    assert len(at.get("vega_lite_chart")) == 2  # epoch curves and loss per batch
+    # the rate's preview, epoch curves and loss per batch (a constant rate draws no line)
+    assert len(at.get("vega_lite_chart")) == 3
     assert not any(b.label == "Cancel training" for b in at.button)
     spec = jobs.read_spec(run_id)
     assert isinstance(spec, Experiment) and spec.data.max_train_images == 200
@@ -155,3 +157,38 @@ def test_a_waiting_job_says_how_many_are_ahead_or_that_the_queue_is_paused():
     first = jobs.queue_order()[0]
     at = open_page("train", **{**session, "run_id": first})
     assert "**starting**" in texts(at)  # nothing ahead of it and a slot free
+
+
+def test_a_schedule_shows_its_preview_before_training():
+    session = {"attendee": OWNER, "dataset": "digits", "experiment": tiny_experiment()}
+    at = open_page("train", **session)
+    assert at.selectbox(key="train_schedule").value == "constant"
+    at.selectbox(key="train_schedule").set_value("step").run()
+    at.number_input(key="train_decay_factor").set_value(0.1).run()
+    assert not at.exception and not at.error
+    training = at.session_state["experiment"].training
+    assert training.lr_schedule == "step" and training.decay_factor == 0.1
+    previews = [
+        chart
+        for chart in at.get("vega_lite_chart")
+        if "Learning rate over the run" in chart.proto.spec
+    ]
+    assert len(previews) == 1
+    assert "200 training images in batches of 32: 7 iterations per epoch" in texts(at)
+
+
+def test_the_rate_a_scheduled_run_logged_is_drawn_under_its_loss():
+    from dlcore.records import MetricRow
+    from dlcore.runs import append_metric
+
+    run_id = jobs.create_run(tiny_experiment())
+    path = run_path(run_id)
+    for step, rate in ((1, 0.001), (7, 0.001), (8, 0.0001), (14, 0.0001)):
+        row = MetricRow("batch", epoch=1 + step // 8, step=step, loss=1.0, progress=step / 14)
+        append_metric(path, dataclasses.replace(row, extra={"learning_rate": rate}))
+    write_status(path, status="completed", message="Finished.")
+    session = {"attendee": OWNER, "dataset": "digits", "experiment": tiny_experiment()}
+    at = open_page("train", run_id=run_id, **session)
+    assert not at.exception and not at.error
+    logged = [c for c in at.get("vega_lite_chart") if "Learning rate used" in c.proto.spec]
+    assert len(logged) == 1

@@ -144,3 +144,34 @@ def test_a_finished_run_ignores_its_worker_record():
     run_id = _run(status="completed", message="Finished.")
     (runs.run_path(run_id) / runs.WORKER).write_text('{"pid": "abc"}')
     assert runs.read_status(run_id).status == "completed"
+
+
+def test_a_comment_round_trips_as_one_line_of_plain_text():
+    run_id = _run(status="completed")
+    assert runs.read_comment(run_id) == ""
+    hostile = "**bold** [x](http://e) \u202eevil\u2066\n  second\tline\x00"
+    stored = runs.write_comment(run_id, hostile)
+    assert stored == "**bold** [x](http://e) evil second line"  # markdown is shown, not run
+    assert runs.read_comment(run_id) == stored
+    assert (runs.run_path(run_id) / runs.COMMENT).read_text() == stored
+    assert runs.write_comment(run_id, "  ") == "" and runs.read_comment(run_id) == ""
+    assert not (runs.run_path(run_id) / runs.COMMENT).exists()
+
+
+def test_a_comment_is_cut_at_the_limit():
+    run_id = _run(status="completed")
+    stored = runs.write_comment(run_id, "é" * (runs.MAX_COMMENT + 100))
+    assert stored == "é" * runs.MAX_COMMENT and runs.read_comment(run_id) == stored
+
+
+def test_a_damaged_or_missing_comment_reads_empty():
+    run_id = _run(status="completed")
+    path = runs.run_path(run_id) / runs.COMMENT
+    path.write_bytes(b"\xff\xfe not utf-8")
+    assert runs.read_comment(run_id) == ""
+    path.unlink()
+    path.mkdir()  # not even a file
+    assert runs.read_comment(run_id) == ""
+    assert runs.read_comment("no-such-run") == runs.read_comment("../etc") == ""
+    with pytest.raises(runs.RunNotFound):
+        runs.write_comment("no-such-run", "x")

@@ -177,3 +177,47 @@ def test_class_overview_groups_runs_by_attendee_with_queue_and_progress(layerlab
     assert pd.isna(by_run.loc[statuses[1]["run_id"], "queue"])
     assert not {ADA, BOB, EVE} & set(frame.to_string().split())
     assert summary.class_overview([]).empty
+
+
+def _commented_run(label: str, comment: str) -> dict:
+    from dlcore import jobs, runs
+    from dlcore.spec import DataSpec, Experiment
+
+    owner = attendee_id(label.encode().hex().ljust(32, "k"))
+    run_id = jobs.create_run(Experiment(data=DataSpec("digits"), owner=owner), owner_label=label)
+    runs.write_comment(run_id, comment)
+    return jobs.status(run_id)
+
+
+def test_runs_frame_has_each_run_s_comment():
+    first = _commented_run("ada", "batch 128: *faster*")
+    second = _commented_run("bob", "")
+    frame = summary.runs_frame([first, second])
+    assert list(frame.columns)[-1] == "comment"
+    assert frame["comment"].tolist() == ["batch 128: *faster*", ""]
+
+
+def test_the_csv_of_the_table_is_plain_text_without_formulas_or_owner_ids():
+    import csv
+    import io
+
+    hostile = _commented_run('=HYPERLINK("http://evil")', "=cmd()|' /C calc'!A0")
+    plus = _commented_run("+ada", "-2+3 @SUM(A1) \u202eevil")
+    fine = _commented_run("carol", "lr 0.001, 5 epochs, été")
+    statuses = [hostile, plus, fine]
+    data = summary.runs_csv(summary.runs_frame(statuses))
+    assert data.startswith("\ufeff".encode())  # Excel then reads it as UTF-8
+    text = data.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == list(summary.runs_frame([]).columns)
+    assert [r["owner"] for r in rows] == ['\'=HYPERLINK("http://evil")', "'+ada", "carol"]
+    assert [r["comment"] for r in rows] == [
+        "'=cmd()|' /C calc'!A0",
+        "'-2+3 @SUM(A1) evil",
+        "lr 0.001, 5 epochs, été",
+    ]
+    assert [r["run"] for r in rows] == [s["run_id"] for s in statuses]
+    assert rows[0]["epochs"].isdigit() and float(rows[0]["learning rate"]) > 0  # numbers stay
+    for status in statuses:
+        assert status["owner"] not in text  # labels only, never the attendees' ids
+    assert not any(cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r.values())
