@@ -83,7 +83,7 @@ def test_workshop_path(tmp_path, monkeypatch):
         page.get_by_role("button", name="Start training").click()
         run_id = re.search(r"run=([\w-]+)", _wait_url(page)).group(1)
         # the live curve appears while the job is still running
-        page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=120_000)
+        page.locator("[data-testid=stVegaLiteChart]:visible").first.wait_for(timeout=120_000)
         live_status = page.get_by_text(re.compile(r"\b(running|completed)\b")).first.inner_text()
         shot(page, folder, "5-train-live")
         page.get_by_text("completed").first.wait_for(timeout=240_000)
@@ -98,7 +98,7 @@ def test_workshop_path(tmp_path, monkeypatch):
 
         open_step(page, "5 · Evaluate")
         page.get_by_text("Confusion matrix", exact=False).first.wait_for()
-        page.get_by_test_id("stVegaLiteChart").first.wait_for()
+        page.locator("[data-testid=stVegaLiteChart]:visible").first.wait_for()
         page.get_by_text(re.compile("Mistakes|misclassified", re.I)).first.wait_for()
         shot(page, folder, "6-evaluate")
         page.get_by_text("Where did it look? (Grad-CAM)").click()
