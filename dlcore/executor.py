@@ -123,8 +123,8 @@ def warm_up() -> None:
 def stop_scheduler(timeout: float = 10.0) -> None:
     """Stop this data directory's scheduler (its running jobs go on); tests and benches."""
     pid = read_state().get("pid")
-    if not isinstance(pid, int):
-        return
+    if not isinstance(pid, int) or not _is_scheduler(pid):
+        return  # none runs; a state file left by a killed one may name a reused pid
     try:
         os.kill(pid, signal.SIGTERM)
     except OSError:
@@ -136,6 +136,14 @@ def stop_scheduler(timeout: float = 10.0) -> None:
         except OSError:
             return
         time.sleep(0.05)
+
+
+def _is_scheduler(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return not Path("/proc").is_dir()  # no /proc to ask: trust the state file
+    return b"dlcore.scheduler" in command
 
 
 def pause_queue() -> None:
