@@ -68,10 +68,6 @@ def known_gpus() -> list[Gpu]:
     return [Gpu(**card) for card in cards if isinstance(card, dict)]
 
 
-def is_paused() -> bool:
-    return (queue_dir() / PAUSED).exists()
-
-
 def worker_environment() -> dict[str, str]:
     """The environment of the scheduler and so of every job it forks."""
     from dlcore.backend import keep_caches_in_data_dir
@@ -157,7 +153,8 @@ def resume_queue() -> None:
 
 
 def queue_paused() -> bool:
-    return is_paused()
+    """True while the instructor holds the queue."""
+    return (queue_dir() / PAUSED).exists()
 
 
 def cancel_queued(run_id: str) -> None:

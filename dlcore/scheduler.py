@@ -29,8 +29,8 @@ from dlcore import LayerLabError
 from dlcore.executor import (
     STATE,
     cancel_queued,
-    is_paused,
     queue_dir,
+    queue_paused,
     wake_path,
 )
 from dlcore.fairqueue import fair_order, list_gpus, place
@@ -124,7 +124,7 @@ class Scheduler:
                 if cancel_requested(run_path(status.run_id)):
                     cancel_queued(status.run_id)
                     queued.remove(status)
-            if is_paused():
+            if queue_paused():
                 return bool(queued or running)
             by_id = {status.run_id: status for status in queued}
             for run_id in fair_order(queued):

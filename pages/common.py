@@ -22,9 +22,7 @@ from pages.identity import (  # pages import the others from pages.identity dire
     attendee_label,
     is_instructor,
     keep_identity_in_url,
-    may_change_run,  # noqa: F401 - experiments.py still reads it here
     may_see_run_id,
-    shared_dataset,  # noqa: F401 - experiments.py still reads it here
     visible_runs,
 )
 

@@ -5,7 +5,7 @@ import streamlit as st
 
 from dlcore import LayerLabError, charts, jobs, runs, summary
 from dlcore.runs import ACTIVE
-from pages import common
+from pages import common, identity
 
 PERCENT = st.column_config.NumberColumn(format="percent")
 COLUMNS = {
@@ -58,7 +58,7 @@ def _downloads(run_id: str, status: dict) -> None:
 
 def _comment(run_id: str, status: dict) -> None:
     """The run's note in the table of trials ("comments" in class): its owner's to write."""
-    if not common.may_change_run(status):
+    if not identity.may_change_run(status):
         return
     with st.form(f"comment_{run_id}", border=False):
         text = st.text_input(
@@ -80,7 +80,7 @@ def _comment(run_id: str, status: dict) -> None:
 
 
 def _delete(run_id: str, status: dict) -> None:
-    if not common.may_change_run(status):  # no controls that this attendee may not use
+    if not identity.may_change_run(status):  # no controls that this attendee may not use
         st.caption("Only its owner (or the instructor) can delete a run.")
         return
     if status.get("status") in ACTIVE:
@@ -101,7 +101,7 @@ def _leaderboard(statuses: list[dict]) -> None:
     """The class leaderboard of the current dataset: the top 10 and this attendee's place.
     Only shared datasets have one (a run on someone's own import never appears)."""
     dataset = common.current_dataset() or statuses[0].get("dataset", "")
-    if not common.shared_dataset(dataset):
+    if not identity.shared_dataset(dataset):
         st.caption("The class leaderboard counts runs on the shared datasets only.")
         return
     board = summary.leaderboard(statuses, dataset, viewer=common.attendee())
