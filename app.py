@@ -1,4 +1,4 @@
-"""LayerLab: the frame of the app. Page config, the eight workflow steps, the shared sidebar.
+"""LayerLab: the frame of the app. Page config, the workflow's pages, the shared sidebar.
 
 Run with ``streamlit run app.py``. No TensorFlow or Keras is imported here or by any page; only
 dlcore's model-loading functions import Keras, lazily, when a page needs a trained model.
@@ -9,7 +9,8 @@ from pathlib import Path
 import streamlit as st
 
 from dlcore.storage import data_home, sweep_scratch
-from pages.common import render_sidebar
+from pages import navigation
+from pages.sidebar import refresh_sidebar, render_sidebar
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -35,20 +36,13 @@ st.set_page_config(page_title="LayerLab", page_icon=str(ASSETS / "favicon.png"),
 st.logo(str(ASSETS / "logo.png"), icon_image=str(ASSETS / "favicon.png"))
 
 PAGES = [
-    st.Page("pages/start.py", title="Start", icon=":material/home:", default=True),
-    st.Page("pages/data.py", title="1 · Data", icon=":material/dataset:"),
-    st.Page("pages/explore.py", title="2 · Explore", icon=":material/image_search:"),
-    st.Page("pages/model.py", title="3 · Model", icon=":material/account_tree:"),
-    st.Page("pages/train.py", title="4 · Train", icon=":material/model_training:"),
-    st.Page("pages/evaluate.py", title="5 · Evaluate", icon=":material/analytics:"),
-    st.Page("pages/inside.py", title="5b · Inside", icon=":material/visibility:"),
-    st.Page("pages/classify.py", title="6 · Classify", icon=":material/center_focus_strong:"),
-    st.Page("pages/experiments.py", title="7 · Experiments", icon=":material/table_chart:"),
-    st.Page("pages/instructor.py", title="Instructor", icon=":material/school:"),
+    st.Page(info.path, title=info.title, icon=info.icon, default=info is navigation.START)
+    for info in navigation.ALL
 ]
 
 _sweep_scratch_once(str(data_home()))
 _warm_scheduler_once(str(data_home()))
 page = st.navigation(PAGES)
-render_sidebar()
+sidebar = render_sidebar()
 page.run()
+refresh_sidebar(sidebar)  # the page may have changed the dataset, the model or the run

@@ -1,12 +1,15 @@
 """A room presses Start at once: N jobs from N/2 attendees, submitted together.
 
     python bench/room.py [--jobs 40] [--dataset digits] [--model mlp] [--epochs 1]
+                         [--executor local|ray]
 
 Prints one JSON line: the solo job's seconds (submit to finished) and time to its first
 metric, the makespan of the N jobs (first submit to last finished), makespan / solo, time to
 a job's first metric (p50, p95, and the first job's), and the order in which attendees got
 their first job started. Runs in a fresh data directory (``--home`` to keep it). Works with
 any version of the job engine: it only submits through ``dlcore.jobs`` and reads run files.
+``--executor ray`` runs the jobs as Ray tasks (on a Ray instance of its own on 127.0.0.1, or
+the cluster at ``LAYERLAB_RAY_ADDRESS``); the line is the same, with the executor named.
 """
 
 from __future__ import annotations
@@ -94,8 +97,10 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--home", help="data directory (default: a new temporary one)")
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--executor", choices=["local", "ray"], default="local")
     args = parser.parse_args()
     os.environ["LAYERLAB_HOME"] = args.home or tempfile.mkdtemp(prefix="layerlab-room-")
+    os.environ["LAYERLAB_EXECUTOR"] = args.executor
     os.environ.setdefault("LAYERLAB_MAX_JOBS_TOTAL", str(max(50, args.jobs + 1)))
 
     from dlcore import jobs
@@ -155,6 +160,7 @@ def main() -> int:
     print(
         json.dumps(
             {
+                "executor": args.executor,
                 "jobs": args.jobs,
                 "attendees": attendees,
                 "solo_s": round(solo_s, 2),

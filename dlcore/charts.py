@@ -8,6 +8,7 @@ drawn as plain text (``dlcore.text.plain``): no bidi control can reverse an axis
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from dlcore.text import plain
@@ -34,12 +35,14 @@ def tidy_history(history: pd.DataFrame) -> pd.DataFrame:
     return long.drop(columns="column").dropna(subset=["value"])
 
 
-def training_curves(metrics_df: pd.DataFrame) -> alt.HConcatChart:
+def training_curves(metrics_df: pd.DataFrame, kept_epoch: int | None = None) -> alt.HConcatChart:
     """Loss and accuracy per epoch in two panels side by side, one line per split.
 
     ``metrics_df``: epoch, metric ("loss", "accuracy"), split ("train", "validation"), value.
     A wide Keras history is accepted too (see ``tidy_history``). Points mark each epoch, so a
     single epoch shows; without validation rows only the training lines are drawn.
+    ``kept_epoch``: the epoch whose weights the run kept, marked by a dashed rule in both
+    panels (``dlcore.curves.kept_epoch``).
     """
     df = metrics_df if {"metric", "split", "value"} <= set(metrics_df.columns) else None
     df = tidy_history(metrics_df) if df is None else df
@@ -58,22 +61,52 @@ def training_curves(metrics_df: pd.DataFrame) -> alt.HConcatChart:
                 alt.Tooltip("value:Q", title=title, format=".4f"),
             ],
         )
+        if kept_epoch is not None:  # labelled where the lines are not: loss falls, accuracy rises
+            panel = alt.layer(panel, *_kept_marks(kept_epoch, top=metric == "loss"))
         panels.append(panel.properties(title=title, **_PANEL))
     return alt.hconcat(*panels)
 
 
-def batch_loss_chart(batch_df: pd.DataFrame) -> alt.Chart:
-    """Training loss after each batch. ``batch_df``: step (batches so far), loss."""
-    return (
-        alt.Chart(batch_df)
-        .mark_line()
-        .encode(
-            x=alt.X("step:Q", title="Batch (iteration)"),
-            y=alt.Y("loss:Q", title="Training loss"),
-            tooltip=[alt.Tooltip("step:Q", title="Batch"), alt.Tooltip("loss:Q", format=".4f")],
-        )
-        .properties(title="Loss per batch", height=240)
+def _kept_marks(epoch: int, top: bool) -> tuple[alt.Chart, alt.Chart]:
+    """A dashed vertical rule at ``epoch`` labelled "kept" at the ``top`` or the bottom of the
+    panel: the weights the run saved."""
+    frame = pd.DataFrame({"epoch": [epoch], "label": [f"kept: epoch {epoch}"]})
+    rule = (
+        alt.Chart(frame)
+        .mark_rule(strokeDash=[4, 3], color="#555555")
+        .encode(x="epoch:Q", tooltip=[alt.Tooltip("label:N", title="Saved weights")])
     )
+    label = (
+        alt.Chart(frame)
+        .mark_text(
+            align="left",
+            baseline="top" if top else "bottom",
+            dx=3,
+            y=2 if top else _PANEL["height"] - 2,
+            color="#555555",
+        )
+        .encode(x="epoch:Q", text="label:N")
+    )
+    return rule, label
+
+
+def batch_loss_chart(batch_df: pd.DataFrame) -> alt.LayerChart:
+    """Training loss over the iterations, as TensorBoard draws it: the logged values faint,
+    their smoothed curve on top. ``batch_df``: step (batches so far), loss, and optionally
+    smoothed (``dlcore.curves.batch_losses`` gives all three; without it only loss is drawn)."""
+    x = alt.X("step:Q", title="Batch (iteration)")
+    tooltip = [alt.Tooltip("step:Q", title="Batch"), alt.Tooltip("loss:Q", format=".4f")]
+    smoothed = "smoothed" in batch_df.columns
+    raw = (
+        alt.Chart(batch_df)
+        .mark_line(opacity=0.3 if smoothed else 1.0)
+        .encode(x=x, y=alt.Y("loss:Q", title="Training loss"), tooltip=tooltip)
+    )
+    layers = [raw]
+    if smoothed:
+        tooltip = [*tooltip, alt.Tooltip("smoothed:Q", title="smoothed", format=".4f")]
+        layers.append(alt.Chart(batch_df).mark_line().encode(x=x, y="smoothed:Q", tooltip=tooltip))
+    return alt.layer(*layers).properties(title="Loss per batch", height=240)
 
 
 def learning_rate_chart(frame: pd.DataFrame, title: str = "Learning rate") -> alt.Chart:
@@ -96,20 +129,33 @@ def learning_rate_chart(frame: pd.DataFrame, title: str = "Learning rate") -> al
 
 
 def confusion_heatmap(
-    cm_df: pd.DataFrame, selectable: bool = True, class_order: list[str] | None = None
+    cm_df: pd.DataFrame,
+    selectable: bool = True,
+    class_order: list[str] | None = None,
+    title: str | None = None,
 ) -> alt.LayerChart:
     """Confusion matrix: rows are true classes, columns predicted, each cell its count.
 
     ``cm_df``: true, predicted, count (one row per cell). Axes follow ``class_order`` (default:
     order of appearance). With ``selectable`` a click selects a cell through the point
     selection named "cell" on fields true and predicted, which
-    ``st.altair_chart(on_select="rerun")`` reports.
+    ``st.altair_chart(on_select="rerun")`` reports. Sized to be read on a projector: cells of
+    at least 20 px, the whole matrix 520-720 px wide, counts and labels in large type. No
+    title unless ``title`` is given (pages put a heading above it).
     """
     cm_df = _plain_columns(cm_df, "true", "predicted")
     order = _plain_list(class_order) or _ordered(pd.concat([cm_df["true"], cm_df["predicted"]]), ())
+    # large type in the encoding itself: Streamlit's theme overrides a chart's axis config
+    short = all(len(str(name)) <= 3 for name in order)  # digits read upright
+    axis = {"labelFontSize": 14, "titleFontSize": 15, "labelLimit": 160}
     base = alt.Chart(cm_df).encode(
-        x=alt.X("predicted:N", title="Predicted class", sort=order),
-        y=alt.Y("true:N", title="True class", sort=order),
+        x=alt.X(
+            "predicted:N",
+            title="Predicted class",
+            sort=order,
+            axis=alt.Axis(labelAngle=0 if short else -45, **axis),
+        ),
+        y=alt.Y("true:N", title="True class", sort=order, axis=alt.Axis(**axis)),
     )
     rect = base.mark_rect().encode(
         color=alt.Color("count:Q", title="Images", scale=alt.Scale(scheme="blues")),
@@ -127,14 +173,17 @@ def confusion_heatmap(
             strokeWidth=picked.then(alt.value(3)).otherwise(alt.value(0)),
         )
     half = float(cm_df["count"].max()) / 2 if len(cm_df) else 0.0
-    text = base.mark_text(baseline="middle").encode(
+    side = min(720, max(520, 20 * len(order)))
+    text = base.mark_text(
+        baseline="middle", fontSize=max(9, min(16, side // len(order) // 3))
+    ).encode(
         text=alt.Text("count:Q"),
         color=alt.when(alt.datum.count > half)
         .then(alt.value("white"))
         .otherwise(alt.value("black")),
     )
-    side = max(240, 28 * len(order))
-    return alt.layer(rect, text).properties(title="Confusion matrix", width=side, height=side)
+    chart = alt.layer(rect, text).properties(width=side, height=side)
+    return chart.properties(title=plain(title)) if title else chart
 
 
 def class_counts_chart(counts_df: pd.DataFrame, class_order: list[str] | None = None) -> alt.Chart:
@@ -155,27 +204,49 @@ def class_counts_chart(counts_df: pd.DataFrame, class_order: list[str] | None = 
     )
 
 
-def pixel_histogram(df: pd.DataFrame) -> alt.Chart:
-    """Distribution of pixel intensities (0-255), one area per channel.
+def pixel_histogram(df: pd.DataFrame) -> alt.FacetChart:
+    """Distribution of pixel intensities (0-255) as bars, one panel per channel side by side
+    (a colour image's channels would hide one another in one panel). The y axis is the share
+    of the channel's pixels on a linear scale: a digit set's black background shows as the
+    tall bar it is.
 
     ``df``: intensity (bin start), count, channel ("red", "green", "blue" or "gray")."""
     channels = _ordered(df["channel"], tuple(_CHANNEL_COLORS))
     colors = [_CHANNEL_COLORS.get(str(name), "#9467bd") for name in channels]
+    totals = df.groupby("channel")["count"].transform("sum").clip(lower=1)
+    df = df.assign(share=df["count"] / totals)
+    starts = np.unique(df["intensity"].to_numpy(dtype=float))
+    width = float(np.diff(starts).min()) if len(starts) > 1 else 8.0  # the bins' width
+    df = df.assign(end=df["intensity"] + width)
     return (
         alt.Chart(df)
-        .mark_area(opacity=0.4, interpolate="step-after", line=True)
+        .mark_bar()
         .encode(
-            x=alt.X("intensity:Q", title="Pixel value", scale=alt.Scale(domain=[0, 255])),
-            # symlog: the black background of digit images would flatten every other bar
-            y=alt.Y(
-                "count:Q", title="Pixels (log scale)", stack=None, scale=alt.Scale(type="symlog")
+            x=alt.X(
+                "intensity:Q",
+                title="Pixel value",
+                scale=alt.Scale(domain=[0, 256], nice=False),
+                axis=alt.Axis(values=[0, 64, 128, 192, 255]),
             ),
+            x2="end:Q",
+            y=alt.Y("share:Q", title="Share of pixels", axis=alt.Axis(format="%")),
+            y2=alt.datum(0),  # bars from zero (an x range alone would make them floating ticks)
             color=alt.Color(
-                "channel:N", title="Channel", scale=alt.Scale(domain=channels, range=colors)
+                "channel:N",
+                title="Channel",
+                scale=alt.Scale(domain=channels, range=colors),
+                legend=None,
             ),
-            tooltip=["channel:N", "intensity:Q", alt.Tooltip("count:Q", title="Pixels")],
+            tooltip=[
+                alt.Tooltip("channel:N", title="Channel"),
+                alt.Tooltip("intensity:Q", title="From"),
+                alt.Tooltip("share:Q", title="Share", format=".1%"),
+                alt.Tooltip("count:Q", title="Pixels", format=","),
+            ],
         )
-        .properties(title="Pixel values", height=220)
+        .properties(width=max(120, 330 // len(channels or [1])), height=200)
+        .facet(column=alt.Column("channel:N", title=None, sort=channels))
+        .properties(title="Pixel values")
     )
 
 
@@ -225,22 +296,101 @@ def activations_chart(df: pd.DataFrame, title: str | None = None) -> alt.Chart:
     return chart.properties(title=plain(title)) if title else chart
 
 
-def runs_overlay(df: pd.DataFrame) -> alt.FacetChart:
-    """Several runs on the same axes, one panel per metric, one colour per run.
+_SPLIT_NAMES = {"train": "training", "validation": "validation", "test": "test"}
+_DASHES = {"training": [6, 4], "validation": [1, 0], "test": [2, 2]}
+_DASH_WORDS = (
+    "datum.label == 'training' ? 'training: dashed lines' : "
+    "datum.label == 'validation' ? 'validation: solid lines' : datum.label"
+)
 
-    ``df``: run, epoch, metric (e.g. "val_accuracy"), value; an optional split column draws
-    train and validation with different dashes."""
+
+def runs_overlay(df: pd.DataFrame) -> alt.HConcatChart:
+    """Several runs on the same axes: one panel per metric (accuracy first, in percent, then
+    loss), one colour per run from a palette of distinct hues (never two shades of one).
+
+    ``df``: run, epoch, metric ("accuracy", "loss"), value; an optional split column ("train",
+    "validation") draws training lines dashed and validation lines solid, as the legend
+    "Images" says."""
     df = _plain_columns(df, "run")
+    runs = _ordered(df["run"], ())
+    scheme = "tableau10" if len(runs) <= 10 else "tableau20"
     encoding = {
         "x": alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-        "y": alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        "color": alt.Color("run:N", title="Run"),
-        "tooltip": ["run:N", "metric:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")],
+        "color": alt.Color(
+            "run:N",
+            title="Run",
+            sort=runs,
+            scale=alt.Scale(scheme=scheme),
+            legend=alt.Legend(orient="bottom", columns=2, labelLimit=320),
+        ),
     }
+    tooltip = [alt.Tooltip("run:N", title="Run"), alt.Tooltip("epoch:Q", title="Epoch")]
     if "split" in df.columns:
-        encoding["strokeDash"] = alt.StrokeDash("split:N", title="Split")
-    chart = alt.Chart(df).mark_line(point=True).encode(**encoding).properties(**_PANEL)
-    return chart.facet(column=alt.Column("metric:N", title=None)).resolve_scale(y="independent")
+        df = df.assign(split=df["split"].map(lambda s: _SPLIT_NAMES.get(s, s)))
+        splits = _ordered(df["split"], tuple(_DASHES))
+        dashes = [_DASHES.get(split, [2, 2]) for split in splits]
+        encoding["strokeDash"] = alt.StrokeDash(
+            "split:N",
+            title="Images",
+            scale=alt.Scale(domain=splits, range=dashes),
+            # the legend says it in words: its symbols would be dots, whatever the dash
+            legend=alt.Legend(orient="bottom", symbolOpacity=0, labelExpr=_DASH_WORDS),
+        )
+        tooltip.append(alt.Tooltip("split:N", title="Images"))
+    panels = []
+    for metric in _ordered(df["metric"], ("accuracy", "loss")):
+        accuracy = metric.endswith("accuracy")
+        title = str(metric).replace("_", " ").capitalize()
+        axis = alt.Axis(format="%") if accuracy else alt.Axis()
+        panel = (
+            alt.Chart(df[df["metric"] == metric])
+            .mark_line(point=True)
+            .encode(
+                y=alt.Y("value:Q", title=title, axis=axis, scale=alt.Scale(zero=False)),
+                tooltip=[
+                    *tooltip,
+                    alt.Tooltip("value:Q", title=title, format=".1%" if accuracy else ".4f"),
+                ],
+                **encoding,
+            )
+        )
+        panels.append(panel.properties(title=title, **_PANEL))
+    return alt.hconcat(*panels)
+
+
+def sweep_heatmap(cells: pd.DataFrame, x_title: str, y_title: str | None) -> alt.LayerChart:
+    """A sweep's validation accuracy in a grid, each cell labelled.
+
+    ``cells``: x and y (the two settings' values as text, in their order; y is "" for a sweep
+    of one setting), val_accuracy (0-1, or null for a run without a figure yet), text (the
+    cell's label: the accuracy in percent, or the run's state)."""
+    x_order, y_order = _ordered(cells["x"], ()), _ordered(cells["y"], ())
+    base = alt.Chart(cells).encode(
+        x=alt.X("x:O", title=x_title, sort=x_order, axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y("y:O", title=y_title, sort=y_order),
+    )
+    rect = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        color=alt.Color(
+            "val_accuracy:Q",
+            title="Validation accuracy",
+            scale=alt.Scale(scheme="greens"),
+            legend=alt.Legend(format="%"),
+        ),
+        tooltip=[
+            alt.Tooltip("x:O", title=x_title),
+            *([alt.Tooltip("y:O", title=y_title)] if y_title else []),
+            alt.Tooltip("text:N", title="Validation accuracy"),
+        ],
+    )
+    known = cells["val_accuracy"].dropna()
+    middle = float(known.min() + known.max()) / 2 if len(known) else 0.0
+    text = base.mark_text(baseline="middle", fontSize=16).encode(
+        text=alt.Text("text:N"),
+        color=alt.when(alt.datum.val_accuracy > middle)
+        .then(alt.value("white"))
+        .otherwise(alt.value("black")),
+    )
+    return alt.layer(rect, text).properties(width=alt.Step(120), height=alt.Step(56))
 
 
 def _plain_columns(df: pd.DataFrame, *columns: str) -> pd.DataFrame:

@@ -20,6 +20,8 @@ from dlcore.unpack import is_ignored
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 LOOSE = "not inside a class folder; ignored"
+OUTSIDE = "a link that leads outside the server's data folder; ignored for safety"
+LINKED_FOLDER = "a link to a folder inside a class folder; not followed (move the images in)"
 NOT_IMAGE = f"not an image extension ({', '.join(sorted(IMAGE_EXTENSIONS))}); ignored"
 _HEIC = "HEIC/HEIF (iPhone photo) is not supported; convert it to JPEG to use it"
 _TIFF = "TIFF is not imported; convert it to PNG or JPEG to use it"
@@ -31,19 +33,44 @@ def natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
-def _scan_class(folder: Path, top: Path, skipped: list[dict]) -> list[Path]:
-    """Image files under one class folder, searched recursively, in a stable order."""
-    found = []
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted((d for d in dirs if not is_ignored(d)), key=natural_key)
-        for name in sorted((f for f in files if not is_ignored(f)), key=natural_key):
-            path = Path(current) / name
-            if path.suffix.lower() in IMAGE_EXTENSIONS:
-                found.append(path)
-            else:
-                reason = CONVERT.get(path.suffix.lower(), NOT_IMAGE)
-                skipped.append(skip_entry(path, top, reason))
+def is_inside(path: str | Path, root: Path) -> bool:
+    """Whether ``path``'s real location (links followed) lies inside the real folder ``root``."""
+    real, base = os.path.realpath(path), str(root).rstrip(os.sep)
+    return real == base or real.startswith(base + os.sep)
+
+
+def _scan_class(
+    folder: Path, top: Path, skipped: list[dict], inside: Path | None, found: list[Path]
+) -> list[Path]:
+    """Image files under one class folder, searched recursively (links to folders are not
+    followed), in a stable order: a folder's files, then its sub-folders'. With ``inside``,
+    links that lead out of that folder are skipped."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted((e for e in scan if not is_ignored(e.name)), key=_entry_key)
+    except OSError as error:
+        skipped.append(skip_entry(folder, top, f"cannot be read ({error.strerror}); ignored"))
+        return found
+    subfolders = []
+    for entry in entries:
+        if entry.is_symlink() and inside is not None and not is_inside(entry.path, inside):
+            skipped.append(skip_entry(Path(entry.path), top, OUTSIDE))
+        elif entry.is_dir(follow_symlinks=False):
+            subfolders.append(Path(entry.path))
+        elif entry.is_dir():
+            skipped.append(skip_entry(Path(entry.path), top, LINKED_FOLDER))
+        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+            found.append(Path(entry.path))
+        else:
+            reason = CONVERT.get(os.path.splitext(entry.name)[1].lower(), NOT_IMAGE)
+            skipped.append(skip_entry(Path(entry.path), top, reason))
+    for subfolder in subfolders:
+        _scan_class(subfolder, top, skipped, inside, found)
     return found
+
+
+def _entry_key(entry: os.DirEntry) -> list:
+    return natural_key(entry.name)
 
 
 def skip_entry(path: Path, top: Path, reason: str) -> dict:
@@ -51,15 +78,20 @@ def skip_entry(path: Path, top: Path, reason: str) -> dict:
     return {"file": os.path.relpath(path, top), "reason": reason}
 
 
-def scan_folder(root: Path, top: Path, skipped: list[dict]) -> dict[str, list[Path]]:
-    """``{class name: image paths}`` for each non-empty class sub-folder of ``root``."""
+def scan_folder(
+    root: Path, top: Path, skipped: list[dict], inside: Path | None = None
+) -> dict[str, list[Path]]:
+    """``{class name: image paths}`` for each non-empty class sub-folder of ``root``; with
+    ``inside`` (a server folder's root), links that lead out of it are skipped."""
     classes = {}
     for entry in sorted(root.iterdir(), key=lambda p: natural_key(p.name)):
         if is_ignored(entry.name):
             continue
-        if not entry.is_dir():
+        if inside is not None and entry.is_symlink() and not is_inside(entry, inside):
+            skipped.append(skip_entry(entry, top, OUTSIDE))
+        elif not entry.is_dir():
             skipped.append(skip_entry(entry, top, LOOSE))
-        elif files := _scan_class(entry, top, skipped):
+        elif files := _scan_class(entry, top, skipped, inside, []):
             classes[entry.name] = files
         else:
             skipped.append(skip_entry(entry, top, "empty class folder (no images); ignored"))

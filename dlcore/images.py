@@ -4,7 +4,6 @@
 unsupported formats, EXIF rotation, first frame of animations); ``to_channels`` turns any PIL
 mode into "L" or "RGB"; ``resize_image`` follows DIGITS' squash / crop / fill / half_crop;
 ``prepare_image`` chains them into a ``(height, width, channels)`` uint8 array.
-``digit_photo`` turns a phone photo of a handwritten digit into an MNIST-looking image.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFilter, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from dlcore import LayerLabError
 from dlcore.limits import load_limits
@@ -359,92 +358,3 @@ def prepare_image(source: ImageSource, settings: PrepSettings) -> np.ndarray:
     img = resize_image(img, settings.width, settings.height, settings.resize_mode)
     array = np.asarray(img, dtype=np.uint8)
     return array.reshape(settings.height, settings.width, settings.channels)
-
-
-def _otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of uint8-range values: the split that best separates two groups."""
-    hist = np.bincount(np.clip(values, 0, 255).astype(np.int64).ravel(), minlength=256)
-    weight = np.cumsum(hist).astype(np.float64)
-    mean = np.cumsum(hist * np.arange(256)).astype(np.float64)
-    total, total_mean = weight[-1], mean[-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (total_mean * weight - mean * total) ** 2 / (weight * (total - weight))
-    return float(np.nanargmax(np.nan_to_num(between, nan=-1.0)))
-
-
-def _ink_mask(ink: np.ndarray) -> np.ndarray:
-    """Pixels of the digit: above Otsu's threshold, without small specks of noise."""
-    from scipy import ndimage
-
-    threshold = _otsu(ink)
-    mask = ink > threshold
-    labels, count = ndimage.label(mask)
-    if count == 0 or ink.max() - np.median(ink) < 40:
-        raise ImageError("no digit found: write a dark digit on light paper and fill the frame.")
-    sizes = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
-    keep = np.flatnonzero(sizes >= 0.1 * sizes.max()) + 1
-    return ndimage.binary_dilation(np.isin(labels, keep), iterations=1)
-
-
-def digit_photo(source: ImageSource, width: int = 28, height: int = 28) -> np.ndarray:
-    """A photo of a digit on paper in the MNIST look: bright ink on black, fitted in 20x20 and
-    centred by centre of mass in 28x28 (then resized to ``width`` x ``height``)."""
-    img = to_channels(as_image(source, target=(400, 400)), 1).copy()  # thumbnail() is in place
-    img.thumbnail((400, 400), Image.Resampling.BILINEAR)
-    grey = np.asarray(img, dtype=np.float64)
-    smooth = np.asarray(img.filter(ImageFilter.GaussianBlur(radius=1)), dtype=np.float64)
-    background = _background(smooth)  # the page: it follows shadows and uneven light
-    if np.percentile(background - smooth, 99.9) > np.percentile(smooth - background, 99.9):
-        # dark ink on light paper: make the ink the bright part, as in MNIST
-        grey, smooth, background = 255.0 - grey, 255.0 - smooth, 255.0 - background
-    residual = smooth - background
-    mask = _ink_mask(residual)
-    strength = np.clip(grey - background, 0, None)
-    strong = float(np.percentile(strength[mask], 90))
-    ink = np.clip(strength / max(strong, 1.0), 0, 1) * mask
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    canvas = Image.fromarray(_centre_in_canvas(box, fit=20, side=28))
-    if (width, height) != (28, 28):
-        canvas = canvas.resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(canvas, dtype=np.uint8)[..., None]
-
-
-def _background(image: np.ndarray) -> np.ndarray:
-    """The page without the ink: a median over windows a third of the page wide, on a reduced
-    copy. A median ignores ink of either polarity and follows the edges of shadows."""
-    from scipy import ndimage
-
-    step = max(1, max(image.shape) // 64)
-    median = ndimage.median_filter(image[::step, ::step], size=21, mode="nearest")
-    full = Image.fromarray(median.astype(np.float32)).resize(
-        image.shape[::-1], Image.Resampling.BILINEAR
-    )
-    return np.asarray(full, dtype=np.float64)
-
-
-def _centre_in_canvas(box: np.ndarray, fit: int, side: int) -> np.ndarray:
-    """Scale ink values 0-1 to fit a ``fit`` square keeping aspect, then place them in a
-    ``side`` square with their centre of mass at its centre (MNIST's recipe)."""
-    scale = fit / max(box.shape)
-    size = (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
-    digit = Image.fromarray((box * 255).astype(np.uint8)).resize(size, Image.Resampling.LANCZOS)
-    pixels = np.asarray(digit, dtype=np.uint8)
-    top, left = _centre_offset(pixels.astype(np.float64), side)
-    canvas = np.zeros((side, side), dtype=np.uint8)
-    canvas[top : top + size[1], left : left + size[0]] = pixels
-    return canvas
-
-
-def _centre_offset(digit: np.ndarray, side: int) -> tuple[int, int]:
-    """Top-left offset that puts the digit's centre of mass at the canvas centre."""
-    total = digit.sum() or 1.0
-    rows, cols = np.indices(digit.shape)
-    com_row, com_col = (rows * digit).sum() / total, (cols * digit).sum() / total
-    centre = (side - 1) / 2
-    top = int(round(centre - com_row))
-    left = int(round(centre - com_col))
-    return (
-        min(max(top, 0), side - digit.shape[0]),
-        min(max(left, 0), side - digit.shape[1]),
-    )

@@ -9,9 +9,11 @@ listed in ``manifest["skipped"]``; the import fails only when too little is left
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import io
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,13 +40,14 @@ from dlcore.folders import (
     check_num_classes,
     check_same_classes,
     descend_wrapper,
+    is_inside,
     natural_key,
     scan_folder,
     skip_entry,
     split_layout,
 )
 from dlcore.images import ImageError, PrepSettings, prepare_image
-from dlcore.limits import Limits, load_limits
+from dlcore.limits import Limits, load_limits, pinned_limits
 from dlcore.storage import check_name, data_home, dir_size, subdir
 from dlcore.unpack import BOMB_MIN_BYTES as BOMB_MIN_BYTES
 from dlcore.unpack import BOMB_RATIO as BOMB_RATIO
@@ -59,7 +62,8 @@ from dlcore.unpack import (
 )
 
 MAX_SKIPPED_LISTED = 200
-BATCH = 64  # images decoded per round of the thread pool: bounds the prepared images in memory
+OUTSIDE_FOLDER = "leads outside the server's data folder; choose a folder inside it."
+IN_FLIGHT = 64  # images decoded ahead of the one being saved: bounds the images in memory
 
 Progress = Callable[[int, int, str], None]
 
@@ -73,9 +77,28 @@ def _decode(
     rows: RowFile,
 ) -> tuple[list[int], list[int]]:
     """Prepare every image, in threads (decoding and resizing release the GIL), appending each
-    to ``rows``; a few batches in flight, so memory holds a handful of images, not the set.
+    to ``rows`` in order; ``IN_FLIGHT`` images ahead, so memory holds a handful, not the set.
     Returns the labels of the kept images and, per job, its row (-1 when the file was bad)."""
     labels, rows_of_jobs, step = [], [], max(1, len(jobs) // 100)
+    with pinned_limits(load_limits()):  # read once, not once per image
+        for done, ((path, label), result) in enumerate(
+            zip(jobs, _prepared(jobs, settings), strict=True), start=1
+        ):
+            if isinstance(result, str):
+                skipped.append(skip_entry(path, top, result))
+                rows_of_jobs.append(-1)
+            else:
+                rows_of_jobs.append(rows.append(result))
+                labels.append(label)
+            if progress is not None and (done % step == 0 or done == len(jobs)):
+                progress(done, len(jobs), f"Prepared {done:,} of {len(jobs):,} images")
+    return labels, rows_of_jobs
+
+
+def _prepared(jobs: list[tuple[Path, int]], settings: PrepSettings) -> Iterator[np.ndarray | str]:
+    """Each job's prepared image (or why it was skipped), in order, from a thread pool kept
+    ``IN_FLIGHT`` images ahead; each image runs in a copy of the caller's context, so the
+    limits pinned there reach the threads."""
 
     def work(path: Path) -> np.ndarray | str:
         try:
@@ -84,21 +107,13 @@ def _decode(
             return str(error)
 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        for first in range(0, len(jobs), BATCH):
-            batch = jobs[first : first + BATCH]
-            results = pool.map(work, [path for path, _ in batch])
-            for done, ((path, label), result) in enumerate(
-                zip(batch, results, strict=True), start=first + 1
-            ):
-                if isinstance(result, str):
-                    skipped.append(skip_entry(path, top, result))
-                    rows_of_jobs.append(-1)
-                else:
-                    rows_of_jobs.append(rows.append(result))
-                    labels.append(label)
-                if progress is not None and (done % step == 0 or done == len(jobs)):
-                    progress(done, len(jobs), f"Prepared {done} of {len(jobs)} images")
-    return labels, rows_of_jobs
+        pending: deque = deque()
+        for path, _ in jobs:
+            pending.append(pool.submit(contextvars.copy_context().run, work, path))
+            if len(pending) >= IN_FLIGHT:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _check_counts(classes: list[str], labels: np.ndarray, minimum: int, split: str) -> None:
@@ -127,10 +142,12 @@ def _prepare_folder(
     source: str = "",
     root: Path | None = None,
     manifest: dict | None = None,
+    inside: Path | None = None,
 ) -> None:
     """Read a class-folder tree, prepare it image by image and save it as ``name`` (under
     ``root``, default the datasets folder). Counts, classes, memory and disk are checked before
-    any image is decoded."""
+    any image is decoded. ``inside``: the real folder a server folder lies in; links that lead
+    out of it are skipped."""
     top = Path(path)
     if not top.is_dir():
         raise LayerLabError(f"{top} is not a folder; give a folder holding one folder per class.")
@@ -139,9 +156,12 @@ def _prepare_folder(
     )
     if val_path is not None and not Path(val_path).is_dir():
         raise LayerLabError(f"Validation folder {val_path} is not a folder.")
+    for split, folder in roots.items():
+        if inside is not None and not is_inside(folder, inside):
+            raise LayerLabError(f"The {split} folder {folder.name} {OUTSIDE_FOLDER}")
     base = Path(os.path.commonpath([top, *roots.values()]))
     skipped = [] if skipped is None else skipped
-    trees = {split: scan_folder(root, base, skipped) for split, root in roots.items()}
+    trees = {split: scan_folder(folder, base, skipped, inside) for split, folder in roots.items()}
     classes = sorted(trees["train"], key=natural_key)
     where = (source or top.name) if roots["train"] == top else roots["train"].name
     check_num_classes(classes, where, skipped)
@@ -177,12 +197,14 @@ def check_budget(
 ) -> None:
     """Refuse, before anything is decoded or allocated, an import of ``count`` images of
     ``shape`` (H, W, C) that is too many images, too much prepared data or too much disk
-    (``unpacked_bytes``: what a ZIP or an upload writes to scratch first)."""
-    limit = min(limits.max_images_per_dataset, limits.max_files_per_import)
+    (``unpacked_bytes``: what a ZIP or an upload writes to scratch first). The upload limits
+    (files, bytes) bind ZIPs and uploads where they are unpacked, not folders on the server."""
+    limit = limits.max_images_per_dataset
     if count > limit:
         raise LayerLabError(
             f"{count:,} images is more than this server allows in one dataset ({limit:,}); "
-            "set a maximum number of images per class, or import fewer files."
+            "set a maximum number of images per class, import fewer files, or ask the "
+            "instructor to raise max_images_per_dataset."
         )
     size = count * int(np.prod(shape))
     if size > limits.max_import_mb * MB:
@@ -240,11 +262,14 @@ InUse = Callable[[str], list[str]]  # dataset name -> ids of the runs that train
 
 
 @contextlib.contextmanager
-def one_writer(name: str, owner: str | None = None, in_use: InUse | None = None) -> Iterator[None]:
+def one_writer(
+    name: str, owner: str | None = None, in_use: InUse | None = None, replace: bool = True
+) -> Iterator[None]:
     """Hold the writer lock of dataset ``name`` from the ownership check (when ``owner`` is
     given) to the save or delete: a second import of the same name at the same time is refused
     at once, never interleaved. ``in_use`` (``dlcore.usage.runs_using``: the data layer never
-    reads runs) names the runs that trained on ``name``; any refuses the import."""
+    reads runs) names the runs that trained on ``name``; any refuses the import. Without
+    ``replace``, an existing dataset of that name is refused too (``DatasetExists``)."""
     check_name(name, "dataset name")
     with open(subdir("locks") / f"dataset-{name}.lock", "a") as handle:
         try:
@@ -256,15 +281,24 @@ def one_writer(name: str, owner: str | None = None, in_use: InUse | None = None)
             ) from None
         try:
             if owner is not None:
-                _check_target(name, owner, in_use)
+                check_target(name, owner, in_use, replace)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _check_target(name: str, owner: str, in_use: InUse | None) -> None:
-    """Refuse names of built-ins, of datasets another person owns, and of datasets that runs
-    trained on, even deleted ones (new images would appear under those runs)."""
+class DatasetExists(LayerLabError):
+    """An import would replace a dataset of the same name that nobody agreed to replace."""
+
+
+def check_target(
+    name: str, owner: str, in_use: InUse | None = None, replace: bool = False
+) -> dict | None:
+    """Refuse names of built-ins, of datasets another person owns, of datasets that runs
+    trained on, even deleted ones (new images would appear under those runs), and, without
+    ``replace``, of one's own existing dataset. Returns the manifest of the dataset an import
+    would replace (None for a new name): pages ask before replacing it."""
+    check_name(name, "dataset name")
     existing = read_manifest(name)
     if name in BUILTINS or (existing and existing.get("builtin")):
         raise LayerLabError(f"{name!r} is the name of a built-in dataset; choose another name.")
@@ -278,6 +312,13 @@ def _check_target(name: str, owner: str, in_use: InUse | None) -> None:
             "would change the data under them. Choose a new dataset name, or delete those "
             "runs first."
         )
+    if existing is not None and not replace:
+        raise DatasetExists(
+            f"You already have a dataset named {name!r} ({existing.get('num_images', 0):,} "
+            "images); importing would replace it. Choose another name, or confirm the "
+            'replacement (the Data page\'s "Replace it" box, or dlcore import --replace).'
+        )
+    return existing
 
 
 def owner_fields(owner: str, owner_label: str) -> dict:
@@ -293,6 +334,7 @@ def import_folder(
     owner: str = "",
     owner_label: str = "",
     in_use: InUse | None = None,
+    replace: bool = False,
     **options: Any,
 ) -> Dataset:
     """Import one sub-folder of images per class (searched recursively), or ``train/`` with
@@ -302,8 +344,10 @@ def import_folder(
     ``max_per_class`` (0: no cap), ``seed`` (missing splits are carved from train, stratified)
     and ``progress(done, total, message)``. ``owner`` is the attendee id (``""``: shared);
     ``in_use`` names the runs that used ``name`` (pages and the CLI pass
-    ``dlcore.usage.runs_using``), which refuse the import."""
-    with one_writer(name, owner, in_use):
+    ``dlcore.usage.runs_using``), which refuse the import; one's own dataset of that name is
+    replaced only with ``replace``. A folder is bound by the dataset limits, not the upload
+    ones (``dlcore.server_folders`` adds the roots that attendees may read)."""
+    with one_writer(name, owner, in_use, replace):
         extra = owner_fields(owner, owner_label)
         _prepare_folder(path, name, settings, manifest=extra, **options)
     return load_prepared(name)
@@ -339,11 +383,15 @@ def import_zip(
     owner: str = "",
     owner_label: str = "",
     in_use: InUse | None = None,
+    replace: bool = False,
     **options: Any,
 ) -> Dataset:
     """Import a ZIP of class folders (optionally inside one wrapper folder, optionally split
     into train/ val|validation/ test/); same options as ``import_folder``."""
-    with one_writer(name, owner, in_use), _unpacked_zip(source, settings) as (root, skipped, label):
+    with (
+        one_writer(name, owner, in_use, replace),
+        _unpacked_zip(source, settings) as (root, skipped, label),
+    ):
         extra = owner_fields(owner, owner_label)
         opts = dict(options, skipped=skipped, source=label, manifest=extra)
         _prepare_folder(root, name, settings, **opts)
@@ -358,12 +406,13 @@ def import_files(
     owner: str = "",
     owner_label: str = "",
     in_use: InUse | None = None,
+    replace: bool = False,
     **options: Any,
 ) -> Dataset:
     """Import a browser folder upload: ``(relative path, bytes or file-like)`` pairs, streamed
     to a scratch folder (at most ``max_upload_mb`` in all); options as ``import_folder``."""
     streams = [(p, io.BytesIO(f) if isinstance(f, bytes) else f) for p, f in files]
-    with one_writer(name, owner, in_use), scratch() as root:
+    with one_writer(name, owner, in_use, replace), scratch() as root:
         limits = load_limits()
         images = sum(Path(p).suffix.lower() in IMAGE_EXTENSIONS for p, _ in streams)
         unpacked = sum(stream_size(f) for _, f in streams)

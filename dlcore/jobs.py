@@ -24,7 +24,7 @@ from dlcore.executor import (  # the queue's controls are part of the jobs API
     stop_scheduler,
     warm_up,
 )
-from dlcore.fairqueue import fair_order, next_round, place
+from dlcore.fairqueue import fair_order, next_round
 from dlcore.limits import Limits, load_limits
 from dlcore.records import RunStatus
 from dlcore.runs import (
@@ -71,6 +71,15 @@ def check_submission(experiment: Experiment, limits: Limits, instructor: bool = 
     check_access(experiment.data.dataset, experiment.owner, instructor)
     info = dataset_shape(experiment.data.dataset)
     memory_mb = check_training_limits(experiment, info["image_shape"], info["num_classes"], limits)
+    if experiment.training.from_run:  # a run its owner may use, whose layers fit this network
+        from dlcore.transfer import check_source
+
+        check_source(experiment, info["image_shape"], instructor)
+    elif experiment.model.backbone:  # never a download while training: the cache or nothing
+        from dlcore.transfer import missing_weights_message, weights_available
+
+        if not weights_available(experiment.model.backbone):
+            raise LayerLabError(missing_weights_message(experiment.model.backbone))
     used_gb = dir_size(data_home()) / 1e9
     if used_gb > limits.max_disk_gb:
         raise LayerLabError(
@@ -108,19 +117,24 @@ def check_training_limits(
     return estimate_training_memory_mb(rows, experiment.training.batch_size)
 
 
-def _check_job_counts(owner: str, limits: Limits, statuses: list[RunStatus]) -> None:
-    """Jobs queued or running, on the server and for ``owner``: call under the submit lock."""
+def _check_job_counts(
+    owner: str, limits: Limits, statuses: list[RunStatus], sweep: str | None = None
+) -> None:
+    """Jobs queued or running, on the server and for ``owner``: call under the submit lock.
+    The server's limit counts runs; the attendee's counts a sweep's runs as one job, so the
+    next run of a sweep already counted (``sweep``) passes it."""
     active = [s for s in statuses if s.status in ACTIVE]
     if len(active) >= limits.max_jobs_total:
         raise LayerLabError(
             f"The server already has {len(active)} jobs queued or running (limit "
             f"{limits.max_jobs_total}); wait for some to finish."
         )
-    mine = [s for s in active if s.owner == owner]
-    if len(mine) >= limits.max_jobs_per_owner:
+    mine = {s.sweep or s.run_id for s in active if s.owner == owner}  # a sweep is one job
+    if sweep not in mine and len(mine) >= limits.max_jobs_per_owner:
         raise LayerLabError(
             f"You already have {len(mine)} job(s) queued or running (limit "
-            f"{limits.max_jobs_per_owner} per attendee); wait for one to finish or cancel it."
+            f"{limits.max_jobs_per_owner} per attendee; a sweep counts as one); wait for one to "
+            "finish or cancel it."
         )
 
 
@@ -144,26 +158,35 @@ def submit(
     limits: Limits | None = None,
     instructor: bool = False,
     owner_label: str = "",
+    sweep: str | None = None,
+    sweep_values: dict | None = None,
 ) -> str:
     """Create the run directory, queue it and wake the scheduler; return the run id at once.
 
     ``instructor`` may train on any attendee's imported dataset (the CLI is the instructor's).
     ``owner_label`` is the name the owner typed, shown beside the run. The job counts are
     checked and the run created under one lock, so simultaneous clicks cannot pass the limit
-    together."""
+    together. ``sweep`` and ``sweep_values`` tag a run of a sweep (``dlcore.sweep``)."""
+    executor.check_executor()  # settings that cannot run a job: refused before the run exists
     limits = limits or load_limits()
     memory_mb = check_submission(experiment, limits, instructor)
     with file_lock("submit"):
         statuses = read_all_statuses()
-        _check_job_counts(experiment.owner, limits, statuses)
+        _check_job_counts(experiment.owner, limits, statuses, sweep)
         queue_round = next_round(experiment.owner, statuses)
-        run_id = create_run(experiment, owner_label, memory_mb, queue_round)
+        tags = {"sweep": sweep, "sweep_values": sweep_values}
+        run_id = create_run(experiment, owner_label, memory_mb, queue_round, **tags)
     ensure_scheduler()
     return run_id
 
 
 def create_run(
-    experiment: Experiment, owner_label: str = "", memory_mb: float = 0.0, queue_round: int = 0
+    experiment: Experiment,
+    owner_label: str = "",
+    memory_mb: float = 0.0,
+    queue_round: int = 0,
+    sweep: str | None = None,
+    sweep_values: dict | None = None,
 ) -> str:
     """Write a new queued run directory (atomically) and return its id."""
     run_id = _new_run_id()
@@ -180,6 +203,8 @@ def create_run(
         created_ts=now,
         memory_mb=round(float(memory_mb), 1),
         queue_round=queue_round,
+        sweep=sweep,
+        sweep_values=sweep_values,
     )
     with staged_dir(runs_dir() / run_id) as tmp:
         write_new_run(tmp, experiment, status)
@@ -224,9 +249,7 @@ def _free_slot(statuses: list[RunStatus]) -> bool:
     queued = [s for s in statuses if s.status == "queued"]
     if not queued:
         return True
-    limits = load_limits()
-    gpus = executor.known_gpus()
-    return place(queued[0], running, gpus, limits.max_concurrent_jobs) is not False
+    return executor.has_room(queued[0], running)  # by the running executor's placement
 
 
 def status(run_id: str) -> dict:

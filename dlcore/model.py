@@ -17,6 +17,13 @@ from typing import TYPE_CHECKING
 from dlcore import LayerLabError
 from dlcore.limits import Limits, load_limits
 from dlcore.spec import BATCH_NORM_MOMENTUM, AugmentSpec, ConvBlock, ModelSpec, TrainSpec
+from dlcore.transfer import (
+    BACKBONE_INFO,
+    backbone_input_size,
+    backbone_layer_name,
+    backbone_macs,
+    backbone_output_shape,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -77,10 +84,11 @@ def layer_table(
     Raises ShapeError naming the first layer whose window no longer fits its input.
     """
     shape = _check_input(input_shape, num_classes)
-    rows = [LayerRow("input", "Input", shape), LayerRow("rescaling", "Rescaling 1/255", shape)]
-    if augment.enabled:
-        names = ", ".join(name for name in _AUGMENTATIONS if _augment_on(augment, name))
-        rows.append(LayerRow("augmentation", f"Augmentation ({names})", shape))
+    if model.backbone:
+        rows = _backbone_rows(model.backbone, shape, augment)
+    else:
+        rows = [LayerRow("input", "Input", shape), LayerRow("rescaling", "Rescaling 1/255", shape)]
+        rows += _augmentation_rows(augment, shape)
     for number, block in enumerate(model.conv_blocks, start=1):
         rows.extend(_block_rows(number, block, rows[-1].output_shape))
     rows.append(_head_row(model.head, rows[-1].output_shape))
@@ -115,6 +123,35 @@ def _check_input(input_shape: Shape, num_classes: int) -> Shape:
             f"num_classes is {num_classes!r}; a classifier needs at least 2 classes."
         )
     return shape
+
+
+def _augmentation_rows(augment: AugmentSpec, shape: Shape) -> list[LayerRow]:
+    if not augment.enabled:
+        return []
+    names = ", ".join(name for name in _AUGMENTATIONS if _augment_on(augment, name))
+    return [LayerRow("augmentation", f"Augmentation ({names})", shape)]
+
+
+def _backbone_rows(name: str, shape: Shape, augment: AugmentSpec) -> list[LayerRow]:
+    """An ImageNet network as one row, after what makes the images fit it: grayscale copied
+    into 3 channels, images under 32x32 enlarged. Its own preprocessing is inside it."""
+    height, width, channels = shape
+    rows = [LayerRow("input", "Input", shape)]
+    if channels == 1:
+        rows.append(LayerRow("to_rgb", "Gray to RGB", (height, width, 3)))
+    size = backbone_input_size(height, width)
+    if size != (height, width):
+        rows.append(LayerRow("resize", f"Resize to {size[0]}x{size[1]}", (*size, 3)))
+    rows += _augmentation_rows(augment, rows[-1].output_shape)
+    info = BACKBONE_INFO[name]
+    out = backbone_output_shape(name, height, width)
+    kind = "ImageNet network"
+    rows.append(
+        LayerRow(
+            backbone_layer_name(name), kind, out, info.params, backbone_macs(name, height, width)
+        )
+    )
+    return rows
 
 
 def _augment_on(augment: AugmentSpec, name: str) -> bool:
@@ -218,18 +255,23 @@ def build_model(
     input_shape: Shape,
     num_classes: int,
     augment: AugmentSpec = AugmentSpec(),  # noqa: B008 - frozen dataclass, safe as default
+    pretrained: bool = True,
 ) -> keras.Model:
     """The Keras model of the spec. It takes float32 images of pixel values 0-255 (uint8
     batches are accepted as they are), rescales them, augments them in training only, and
-    outputs class probabilities."""
+    outputs class probabilities. A backbone gets its ImageNet weights from the Keras cache
+    when ``pretrained`` (else random ones, for tests or to copy them from another run)."""
     import keras
     from keras import layers
 
     rows = layer_table(model, input_shape, num_classes, augment)  # ShapeError before building
     inputs = keras.Input(shape=rows[0].output_shape, dtype="float32", name="image")
-    x = layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
-    for layer in _augmentation_layers(augment):
-        x = layer(x)
+    if model.backbone:
+        x = _backbone(inputs, model.backbone, rows, augment, pretrained)
+    else:
+        x = layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
+        for layer in _augmentation_layers(augment):
+            x = layer(x)
     for number, block in enumerate(model.conv_blocks, start=1):
         x = _conv_block(x, number, block)
     if model.head == "flatten":
@@ -242,6 +284,27 @@ def build_model(
             x = layers.Dropout(dense.dropout_rate, name=f"dense_dropout{number}")(x)
     outputs = layers.Dense(int(num_classes), activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name=model.preset)
+
+
+def _backbone(x, name: str, rows: list[LayerRow], augment: AugmentSpec, pretrained: bool):
+    from keras import layers
+
+    from dlcore.transfer import make_backbone
+
+    height, width = rows[0].output_shape[:2]
+    network = make_backbone(name, height, width, pretrained)  # before any layer: fails fast
+    if rows[0].output_shape[2] == 1:
+        x = layers.Concatenate(name="to_rgb")([x, x, x])
+    if any(row.name == "resize" for row in rows):
+        x = layers.Resizing(*backbone_input_size(height, width), name="resize")(x)
+    if augment.enabled:  # the same layers on the same 0-1 scale as the other networks
+        x = layers.Rescaling(1.0 / 255, name="aug_in")(x)
+        for layer in _augmentation_layers(augment):
+            x = layer(x)
+        x = layers.Rescaling(255.0, name="aug_out")(x)
+    # Batch norm inside stays in inference mode even when fine-tuned (the Keras guide's advice:
+    # a small dataset's batches would wreck ImageNet's statistics).
+    return network(x, training=False)
 
 
 def _augmentation_layers(augment: AugmentSpec) -> list:
@@ -351,7 +414,9 @@ def model_diagram(
 
 _GROUPS = (  # row name pattern, node id, title, fill colour
     (r"input", "input", "Input", "#eeeeee"),
-    (r"rescaling|augmentation", "prep", "Preprocessing", "#eeeeee"),
+    (r"rescaling|augmentation|to_rgb|resize", "prep", "Preprocessing", "#eeeeee"),
+    (r"MobileNetV3Small", "backbone", "MobileNetV3Small", "#dbe9fb"),
+    (r"efficientnetb0", "backbone", "EfficientNetB0", "#dbe9fb"),
     (r"(?:conv|bn)(\d+)_\d+|(?:pool|dropout)(\d+)", "block{}", "Conv block {}", "#dbe9fb"),
     (r"flatten|global_pool", "head", "", "#fdf1c7"),
     (r"dense(?:_dropout)?(\d+)", "dense{}", "", "#dff3e0"),

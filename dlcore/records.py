@@ -22,7 +22,8 @@ def _hints(cls: type) -> dict:
 
 
 def _check(cls: type, name: str, value: Any) -> Any:
-    """``value`` if it fits the annotation of field ``name`` (str, int, float, bool or None)."""
+    """``value`` if it fits the annotation of field ``name`` (str, int, float, bool, None or a
+    flat dict of those)."""
     hint = _hints(cls)[name]
     kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None and type(None) in kinds:
@@ -36,6 +37,11 @@ def _check(cls: type, name: str, value: Any) -> Any:
         return value
     elif isinstance(value, str) and str in kinds:
         return value
+    elif isinstance(value, dict) and dict in kinds and all(
+        isinstance(k, str) and isinstance(v, int | float | str) and not isinstance(v, bool)
+        for k, v in value.items()
+    ):  # a flat mapping of names to plain values (a sweep's settings)
+        return dict(value)
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
     raise ValueError(f"field {name!r} is {shown}, not {hint}")
 
@@ -75,6 +81,10 @@ class RunStatus:
     queue_round: int | None = None  # its round in the fair queue (fairqueue.next_round)
     memory_mb: float | None = None  # estimated memory to train (weights, activations, context)
     gpu: int | None = None  # the GPU the scheduler placed it on; None on a CPU
+    executor: str | None = None  # what started it: "local" (a process here) or "ray"
+    node: str | None = None  # the host it trains on (a Ray node's name on a cluster)
+    sweep: str | None = None  # the id of the sweep it belongs to (dlcore.sweep), if any
+    sweep_values: dict | None = None  # that sweep's settings for this run, e.g. {"epochs": 3}
     run_id: str = ""
 
     def to_dict(self) -> dict:

@@ -21,6 +21,7 @@ import fcntl
 import os
 import select
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,11 @@ def preload() -> None:
 
 
 class Scheduler:
+    """The local executor's dispatcher: forks one child per job on this machine. The Ray
+    executor's (``dlcore.ray_executor``) is a subclass that sends jobs to a cluster instead."""
+
+    executor = "local"
+
     def __init__(self) -> None:
         self.children: dict[int, str] = {}  # pid -> run id, of the jobs this process forked
         self.stopping = False
@@ -72,20 +78,26 @@ class Scheduler:
         with contextlib.suppress(OSError):
             os.write(self.wake_write, b"!")
 
-    def serve(self) -> None:
-        signal.signal(signal.SIGCHLD, self._signal)
-        signal.signal(signal.SIGTERM, self._signal)
-        atomic_write_json(queue_dir() / STATE, {"pid": os.getpid(), "ready": False})
+    def preload(self) -> None:
         try:
             preload()
         except Exception as error:  # noqa: BLE001 - a job will report the same error itself
             print(f"preload failed: {error}", file=sys.stderr, flush=True)
-        state = {
-            "pid": os.getpid(),
-            "ready": True,
-            "gpus": [dataclasses.asdict(g) for g in self.gpus],
-        }
-        atomic_write_json(queue_dir() / STATE, state)
+
+    def state(self, ready: bool) -> dict:
+        """What ``scheduler.json`` says of this dispatcher (``dlcore.executor`` reads it)."""
+        gpus = [dataclasses.asdict(g) for g in self.gpus]
+        return {"pid": os.getpid(), "executor": self.executor, "ready": ready, "gpus": gpus}
+
+    def close(self) -> None:
+        """Called once when the dispatcher stops."""
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, self._signal)
+        signal.signal(signal.SIGTERM, self._signal)
+        atomic_write_json(queue_dir() / STATE, self.state(ready=False))
+        self.preload()
+        atomic_write_json(queue_dir() / STATE, self.state(ready=True))
         idle_since = time.monotonic()
         while not self.stopping and (data_home_path() / "queue").is_dir():  # gone: tests
             self._reap()
@@ -129,12 +141,16 @@ class Scheduler:
             by_id = {status.run_id: status for status in queued}
             for run_id in fair_order(queued):
                 job = by_id[run_id]
-                where = place(job, running, self.gpus, self.limits.max_concurrent_jobs)
+                where = self.place(job, running)
                 if where is False:
                     break
                 running.append(self._start(job, where))
                 queued.remove(job)
         return bool(queued or running)
+
+    def place(self, job, running: list) -> int | None | bool:
+        """A GPU index, None for the CPU, or False: ``job`` must wait."""
+        return place(job, running, self.gpus, self.limits.max_concurrent_jobs)
 
     def _start(self, job, gpu: int | None):
         """Fork the job's process; it waits until its run records it, then trains."""
@@ -155,6 +171,8 @@ class Scheduler:
             message="Starting.",
             gpu=gpu,
             pid=pid,
+            executor=self.executor,
+            node=socket.gethostname(),
             started=_now(),
             started_ts=time.time(),
         )
@@ -209,15 +227,16 @@ def _close_inherited() -> None:
 _SCHEDULER_FDS: list[int] = []
 
 
-def main() -> int:
-    """Serve the queue of this data directory until idle; exit at once if one already does."""
+def main(make: type[Scheduler] = Scheduler) -> int:
+    """Serve the queue of this data directory until idle; exit at once if one already does.
+    ``make``: the dispatcher's class (the Ray executor passes its own)."""
     lock = open(subdir("locks") / "scheduler.lock", "a")  # noqa: SIM115 - held for life
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0
     try:
-        scheduler = Scheduler()
+        scheduler = make()
     except LayerLabError as error:
         print(f"scheduler: {error}", file=sys.stderr, flush=True)
         return 2
@@ -225,6 +244,7 @@ def main() -> int:
     try:
         scheduler.serve()
     finally:
+        scheduler.close()
         with contextlib.suppress(OSError):
             (queue_dir() / STATE).unlink()
         # Close the FIFO first (a submit from now on finds no scheduler and starts one), then

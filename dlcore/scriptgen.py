@@ -8,6 +8,7 @@ concept gets a comment where it first appears. Pure text: nothing here imports K
 
 from __future__ import annotations
 
+from dlcore import LayerLabError
 from dlcore.model import _AUGMENTATIONS, _FLIP_MODES, _augment_on
 from dlcore.schedules import ONE_CYCLE_RISE, ONE_CYCLE_START
 from dlcore.spec import BATCH_NORM_MOMENTUM, AugmentSpec, ConvBlock, Experiment, TrainSpec
@@ -164,6 +165,13 @@ def script_text(
     """The training script of ``experiment`` for images of ``input_shape`` in ``num_classes``
     classes, reading its arrays from ``data_name`` beside itself."""
     training = experiment.training
+    if training.from_run or experiment.model.backbone:
+        start = f"starts from run {training.from_run}" if training.from_run else "uses ImageNet"
+        raise LayerLabError(
+            f"Run {run_id} {start} weights (transfer learning), which the training script does "
+            "not reproduce. Export its TensorFlow Lite model or its summary instead, or export a "
+            "run trained from random weights."
+        )
     about = f": {experiment.name}" if experiment.name else ""
     test_note = "\n# The test set is kept apart until the very end." if has_test else ""
     header = _HEADER.format(

@@ -3,17 +3,20 @@ training). Every field has a default, choices are strings, it round-trips throug
 ``__post_init__`` rejects bad values with a message that says what to change.
 
 Presets reproduce the workshop lessons: ``mlp`` (the Keras MNIST class), ``lenet`` (DIGITS),
-``cnn3`` (cats vs dogs in Keras) and ``vgg-bn`` (the CIFAR-10 notebook).
+``cnn3`` (cats vs dogs in Keras) and ``vgg-bn`` (the CIFAR-10 notebook); ``mobilenet`` and
+``efficientnet`` reuse an ImageNet network (the cats-vs-dogs lesson's transfer learning).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from dlcore import LayerLabError
+from dlcore.recipes import DEFAULT_RECIPE, PRESET_RECIPES, RECIPES, check_recipe
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu")
 PADDINGS = ("valid", "same")
@@ -21,12 +24,16 @@ POOLINGS = ("max", "average", "none")
 HEADS = ("flatten", "global_average", "global_max")
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adamw")
 FLIPS = ("none", "horizontal", "vertical", "both")
-PRESETS = ("mlp", "lenet", "cnn3", "vgg-bn", "custom")
+# ImageNet networks from keras.applications used as the feature extractor (transfer learning):
+# "mobilenet" is MobileNetV3Small, "efficientnet" EfficientNetB0 (dlcore.transfer builds them).
+BACKBONES = ("mobilenet", "efficientnet")
+PRESETS = ("mlp", "lenet", "cnn3", "vgg-bn", *BACKBONES, "custom")
 # Batch norm's moving averages with Keras's default momentum (0.99) lag far behind the weights in
 # a short workshop run, so validation reads near chance for the first epochs; 0.9 follows them
 # within a few dozen batches (bench/cifar_bn.py measures it).
 BATCH_NORM_MOMENTUM = 0.9
 LR_SCHEDULES = ("constant", "step", "exponential", "cosine", "one_cycle")
+_RUN_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,99})?")  # as dlcore.runs checks it, or ""
 
 
 def _check_choice(what: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -97,15 +104,23 @@ class ModelSpec:
     conv_blocks: tuple[ConvBlock, ...] = ()
     head: str = "flatten"
     dense_layers: tuple[DenseLayer, ...] = ()
+    backbone: str = ""  # "" = none; else one of BACKBONES, in place of the conv blocks
 
     def __post_init__(self) -> None:
         _check_choice("Model preset", self.preset, PRESETS)
         _check_choice("Head", self.head, HEADS)
+        if self.backbone:
+            _check_choice("Backbone", self.backbone, BACKBONES)
+            if self.conv_blocks:
+                raise LayerLabError(
+                    f"The {self.backbone} backbone replaces the conv blocks; use 0 conv blocks "
+                    "with a backbone, or no backbone."
+                )
         if len(self.conv_blocks) > 8:
             raise LayerLabError(f"{len(self.conv_blocks)} conv blocks; use at most 8.")
         if len(self.dense_layers) > 6:
             raise LayerLabError(f"{len(self.dense_layers)} dense layers; use at most 6.")
-        if not self.conv_blocks and self.head != "flatten":
+        if not self.conv_blocks and not self.backbone and self.head != "flatten":
             raise LayerLabError("Global pooling needs at least one conv block; use 'flatten'.")
         for item, kind in [(b, ConvBlock) for b in self.conv_blocks] + [
             (d, DenseLayer) for d in self.dense_layers
@@ -153,6 +168,11 @@ class TrainSpec:
     warmup_epochs: float = 1.0
     decay_every_epochs: float = 1.0
     decay_factor: float = 0.5
+    # Transfer learning (dlcore.transfer): start from the conv layers (or backbone) of an earlier
+    # run ("" = start from random weights) and keep the reused layers frozen for the first
+    # freeze_epochs epochs (more than epochs = frozen for the whole run).
+    from_run: str = ""
+    freeze_epochs: int = 0
 
     def __post_init__(self) -> None:
         _check_range("Epochs", self.epochs, 1, 1000)
@@ -165,6 +185,12 @@ class TrainSpec:
         _check_range("Warm-up epochs", self.warmup_epochs, 0.0, 100.0, float)
         _check_range("Decay every (epochs)", self.decay_every_epochs, 0.1, 1000.0, float)
         _check_range("Decay factor", self.decay_factor, 0.001, 1.0, float)
+        if not isinstance(self.from_run, str) or not _RUN_ID.fullmatch(self.from_run):
+            raise LayerLabError(
+                f"from_run is {str(self.from_run)[:60]!r}; give a run id as `dlcore jobs` lists "
+                "it, or leave it empty to start from random weights."
+            )
+        _check_range("Freeze epochs", self.freeze_epochs, 0, 1000)
 
 
 @dataclass(frozen=True)
@@ -269,17 +295,23 @@ def preset_model(name: str) -> ModelSpec:
         return ModelSpec(
             preset="vgg-bn", conv_blocks=blocks, dense_layers=(DenseLayer(1024, dropout_rate=0.2),)
         )
+    if name in BACKBONES:  # ImageNet features, pooled, and a small new head for these classes
+        dense = (DenseLayer(64, dropout_rate=0.2),)
+        return ModelSpec(preset=name, backbone=name, head="global_average", dense_layers=dense)
     return ModelSpec(
         preset="custom", conv_blocks=(ConvBlock(16), ConvBlock(32)), dense_layers=(DenseLayer(64),)
     )
 
 
+# The default recipe of each preset ("fast"; its lesson's own settings are the "lesson" recipe,
+# dlcore.recipes); preset_training gives either.
 PRESET_TRAINING = {
-    "mlp": {"optimizer": "rmsprop", "learning_rate": 0.001, "batch_size": 128, "epochs": 4},
-    "lenet": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 5},
-    "cnn3": {"optimizer": "rmsprop", "learning_rate": 0.001, "batch_size": 32, "epochs": 10},
-    "vgg-bn": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 64, "epochs": 50},
-    "custom": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 64, "epochs": 5},
+    **{name: recipes[DEFAULT_RECIPE] for name, recipes in PRESET_RECIPES.items()},
+    # the new head learns on frozen ImageNet features first, then the whole network fine-tunes
+    "mobilenet": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 4,
+                  "freeze_epochs": 2},  # fmt: skip
+    "efficientnet": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 4,
+                     "freeze_epochs": 2},  # fmt: skip
 }
 
 PRESET_DESCRIPTIONS = {
@@ -287,13 +319,35 @@ PRESET_DESCRIPTIONS = {
     "lenet": "LeNet as in the DIGITS workshop: conv 20 5x5, pool, conv 50 5x5, pool, dense 500.",
     "cnn3": "Cats vs dogs in Keras: three conv + ReLU + max-pool blocks, dense 64, dropout 0.5.",
     "vgg-bn": "CIFAR-10 notebook: conv pairs 32/64/128 with batch norm, dense 1024, dropout 0.2.",
+    "mobilenet": "MobileNetV3Small trained on ImageNet (transfer learning), a new dense 64 head.",
+    "efficientnet": "EfficientNetB0 trained on ImageNet (transfer learning), a new dense 64 head.",
     "custom": "Your own network: add conv blocks and dense layers with the sliders.",
 }
 
 
-def preset_experiment(name: str, dataset: str = "mnist-sample", **training: Any) -> Experiment:
-    """An experiment with a lesson's network and its training settings (overridable)."""
-    settings = {**PRESET_TRAINING.get(name, {}), **training}
+def preset_training(name: str, recipe: str = DEFAULT_RECIPE) -> dict[str, Any]:
+    """A preset's TrainSpec fields in a recipe: "fast" (the default) or "lesson" (the lesson's
+    own settings). A preset without a lesson of its own has one set for both."""
+    _check_choice("Model preset", name, PRESETS)
+    check_recipe(recipe)
+    return dict(PRESET_RECIPES.get(name, {}).get(recipe) or PRESET_TRAINING.get(name, {}))
+
+
+def matching_recipe(name: str, training: TrainSpec) -> str:
+    """The recipe of preset ``name`` whose settings ``training`` has ("fast" first), or "" when
+    they were changed from every recipe. The seed is no part of a recipe."""
+    for recipe in RECIPES:
+        settings = preset_training(name, recipe) if name in PRESETS else {}
+        if settings and all(getattr(training, k) == v for k, v in settings.items()):
+            return recipe
+    return ""
+
+
+def preset_experiment(
+    name: str, dataset: str = "mnist-sample", recipe: str = DEFAULT_RECIPE, **training: Any
+) -> Experiment:
+    """An experiment with a lesson's network and a recipe's training settings (overridable)."""
+    settings = {**preset_training(name, recipe), **training}
     return Experiment(
         data=DataSpec(dataset=dataset),
         model=preset_model(name),

@@ -11,7 +11,7 @@ import pandas as pd
 
 from dlcore import LayerLabError, attendees
 from dlcore.runs import DAMAGED, FINISHED, model_file, read_comment, read_metric_rows, read_spec
-from dlcore.spec import AugmentSpec, ModelSpec
+from dlcore.spec import AugmentSpec, Experiment, ModelSpec
 from dlcore.text import plain
 
 EPOCH_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
@@ -20,7 +20,7 @@ _AUGMENT_SHORT = {"rotation": "rotate", "shift": "shift", "zoom": "zoom", "contr
 
 def architecture_summary(model: ModelSpec) -> str:
     """E.g. ``conv 20-50 / dense 500``; ``x2`` marks conv pairs and ``bn`` batch norm."""
-    parts = []
+    parts = [f"{model.backbone} (ImageNet)"] if model.backbone else []
     if model.conv_blocks:
         filters = "-".join(
             f"{b.filters}x{b.num_convs}" if b.num_convs > 1 else str(b.filters)
@@ -105,8 +105,35 @@ def usable_runs(statuses: list[dict]) -> list[dict]:
     return [s for s in statuses if s.get("status") in done and has_model(s["run_id"])]
 
 
+def trained_so_far(status: dict, spec: Experiment | None) -> tuple[int | None, float | None]:
+    """(epochs finished, validation accuracy of the weights kept). A run that completed all
+    its planned epochs has both in its status; one that stopped or still trains says them in
+    its metrics log: 13 for a run of 20 cancelled during its 14th, and the validation accuracy
+    of its best epoch (the weights it keeps) when it was not evaluated."""
+    state, accuracy = status.get("status"), status.get("val_accuracy")
+    if state == "queued":
+        return 0, accuracy
+    if state == "completed" and spec is not None and not spec.training.early_stopping_patience:
+        return spec.training.epochs, accuracy
+    try:
+        rows = [
+            row for row in read_metric_rows(str(status.get("run_id", ""))) if row.kind == "epoch"
+        ]
+    except LayerLabError:
+        return None, accuracy
+    if accuracy is None and status.get("best_epoch"):
+        kept = [row.val_accuracy for row in rows if row.epoch == status["best_epoch"]]
+        accuracy = kept[-1] if kept else None
+    return max((row.epoch for row in rows), default=0), accuracy
+
+
 def runs_frame(statuses: list[dict]) -> pd.DataFrame:
-    """The table of trials: one row per run with its settings and results."""
+    """The table of trials: one row per run with its settings and results. ``epochs`` is the
+    number of epochs the run trained, ``planned epochs`` the number it was started with,
+    ``val accuracy`` that of the weights it keeps (``trained_so_far``);
+    ``sweep`` names the sweep's settings of a run of a sweep (``dlcore.sweep``)."""
+    from dlcore.sweep import combination_label
+
     rows = []
     for status in statuses:
         row = {"run": status["run_id"], "owner": owner_label(status)}  # ids: generated, safe
@@ -117,14 +144,19 @@ def runs_frame(statuses: list[dict]) -> pd.DataFrame:
             spec = None
         if spec is not None:
             row["architecture"] = f"{spec.model.preset}: {architecture_summary(spec.model)}"
+            if spec.training.from_run:  # transfer learning: where its first layers came from
+                row["architecture"] += f", from run {spec.training.from_run}"
             row["activations"] = activations_summary(spec.model)
-            row["epochs"] = spec.training.epochs
+            row["planned epochs"] = spec.training.epochs
             row["optimizer"] = spec.training.optimizer
             row["learning rate"] = spec.training.learning_rate
+            row["batch size"] = spec.training.batch_size
             row["augmentation"] = augment_summary(spec.augment)
+        row["epochs"], accuracy = trained_so_far(status, spec)
+        row["sweep"] = combination_label(status.get("sweep_values") or {})
         row["parameters"] = status.get("num_params")
         row["time (s)"] = duration_seconds(status)
-        row["val accuracy"] = status.get("val_accuracy")
+        row["val accuracy"] = accuracy
         row["test accuracy"] = status.get("test_accuracy")
         row["status"] = plain(status.get("status", ""))
         row["comment"] = read_comment(status["run_id"])
@@ -137,13 +169,16 @@ def runs_frame(statuses: list[dict]) -> pd.DataFrame:
         "val accuracy",  # the results first: a laptop screen shows them without scrolling
         "test accuracy",
         "epochs",
+        "planned epochs",
         "optimizer",
         "learning rate",
+        "batch size",
         "augmentation",
         "activations",
         "parameters",
         "time (s)",
         "status",
+        "sweep",
         "comment",  # last, as in the class's table of trials
     ]
     return pd.DataFrame(rows, columns=columns)
@@ -158,6 +193,49 @@ def _csv_cell(value: object) -> object:
         return value
     text = plain(value)
     return "'" + text if text.lstrip().startswith(_FORMULA_START) else text
+
+
+MISSING = "—"  # a figure a run does not have (yet): never "None" on a page
+
+
+def _shown(value: object, text, width: int = 0) -> str:
+    """``text(value)`` padded on the left to ``width``, or the dash for a missing value. Equal
+    widths make a table's text sort as the numbers would."""
+    if value is None or (isinstance(value, float) and value != value):
+        return MISSING
+    return str(text(value)).rjust(width)
+
+
+def _rate(value: float) -> str:
+    return f"{value:.10f}".rstrip("0").rstrip(".")  # 0.001, never 1e-03: sorts as text
+
+
+def _epochs(row: pd.Series) -> str:
+    done, planned = row["epochs"], row["planned epochs"]
+    if done is None or done != done:
+        return MISSING
+    late = planned is not None and planned == planned and int(done) != int(planned)
+    return f"{int(done):>4}" + (f" of {int(planned)}" if late else "")
+
+
+def shown_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table of trials (``runs_frame``) as a page shows it: every cell text, accuracies as
+    81.2% (as on every page), times as 1:05, "13 of 20" for a run stopped before its planned
+    epochs, a dash for a missing figure. Numbers are padded to one width, so clicking a
+    heading still sorts them by value; ``planned epochs`` is folded into ``epochs``."""
+    shown = frame.drop(columns=["planned epochs"]).astype(object)
+    formats = {
+        "val accuracy": (lambda v: f"{v:.1%}", 6),
+        "test accuracy": (lambda v: f"{v:.1%}", 6),
+        "learning rate": (_rate, 0),
+        "batch size": (lambda v: f"{int(v)}", 5),
+        "parameters": (lambda v: f"{int(v):,}", 13),
+        "time (s)": (format_seconds, 8),
+    }
+    for column, (text, width) in formats.items():
+        shown[column] = [_shown(value, text, width) for value in frame[column]]
+    shown["epochs"] = [_epochs(row) for _, row in frame.iterrows()]
+    return shown.map(lambda v: _shown(v, str))
 
 
 def runs_csv(frame: pd.DataFrame) -> bytes:

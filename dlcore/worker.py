@@ -68,6 +68,8 @@ def make_progress_callback(path: Path, experiment: Experiment, num_train: int):
 
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
+            if hasattr(self, "start"):  # the second phase of a run with frozen layers
+                return
             self.start = time.monotonic()
             self.last_log = 0.0
             self.best = (-1.0, math.inf)
@@ -134,6 +136,8 @@ def make_filter_callback(path: Path, layer_name: str):
 
     class FilterHistory(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
+            if hasattr(self, "kernels"):  # the second phase of a run with frozen layers
+                return
             self.kernels = []
             self._save()
 
@@ -155,7 +159,8 @@ def train(path: Path) -> None:
     from dlcore.evaluate import evaluate_model
     from dlcore.images import PrepSettings
     from dlcore.jobs import check_training_limits
-    from dlcore.model import build_model, compile_model, conv_layer_names
+    from dlcore.model import build_model, conv_layer_names
+    from dlcore.transfer import backbone_layer_name, fit_in_phases, reuse_weights
 
     experiment = read_spec(path.name)
     device = backend.configure(experiment.training.seed)
@@ -183,15 +188,24 @@ def train(path: Path) -> None:
     x_train, y_train = training_subset(
         dataset.x_train, dataset.y_train, experiment.data.max_train_images, experiment.training.seed
     )
+    training = experiment.training
     model = build_model(
-        experiment.model, dataset.image_shape, dataset.num_classes, experiment.augment
+        experiment.model,
+        dataset.image_shape,
+        dataset.num_classes,
+        experiment.augment,
+        pretrained=not training.from_run,  # a backbone's weights then come from that run
     )
-    compile_model(
-        model, experiment.training, math.ceil(len(y_train) / experiment.training.batch_size)
-    )
+    if training.from_run:
+        reused = reuse_weights(model, training.from_run)
+    else:
+        reused = (
+            [backbone_layer_name(experiment.model.backbone)] if experiment.model.backbone else []
+        )
     write_status(
         path,
-        message="Training: the curves below grow with every batch and epoch.",
+        message="Training: the curves below grow with every batch and epoch."
+        + _reuse_note(reused, training.from_run, min(training.freeze_epochs, training.epochs)),
         started=_now(),
         num_params=int(model.count_params()),
         num_train=len(y_train),
@@ -211,14 +225,17 @@ def train(path: Path) -> None:
         )
     cancelled = False
     try:
-        model.fit(
-            x_train,
-            y_train,
-            batch_size=experiment.training.batch_size,
-            epochs=experiment.training.epochs,
+        fit_in_phases(
+            model,
+            reused,
+            training,
+            math.ceil(len(y_train) / training.batch_size),
+            callbacks,
+            x=x_train,
+            y=y_train,
+            batch_size=training.batch_size,
             validation_data=(dataset.x_val, dataset.y_val),
             shuffle=True,
-            callbacks=callbacks,
             verbose=0,
         )
     except Cancelled:
@@ -233,6 +250,15 @@ def train(path: Path) -> None:
     final = read_model(path.name)
     evaluate_model(final, dataset, path)
     write_status(path, status="completed", message="Finished.", ended=_now())
+
+
+def _reuse_note(reused: list[str], from_run: str, frozen: int) -> str:
+    if not reused:
+        return ""
+    source = f"run {from_run}" if from_run else "ImageNet"
+    layers = ", ".join(reused[:6]) + (", ..." if len(reused) > 6 else "")
+    note = f" Reused from {source}: {layers}"
+    return note + (f", frozen for the first {frozen} epoch(s)." if frozen else ".")
 
 
 def _save_final_model(path: Path, model, keep_best: bool) -> None:

@@ -1,4 +1,5 @@
-"""Helpers shared by every page: session state, guards, caches, the sidebar and an image grid.
+"""Helpers shared by every page: session state, guards, caches and an image grid (the sidebar
+is pages/sidebar.py).
 
 Not a page itself (app.py lists the pages explicitly). Everything here stays cheap: no Keras or
 TensorFlow import happens unless a page asks for a trained model (``cached_model``).
@@ -19,9 +20,7 @@ from dlcore.storage import data_home
 from dlcore.text import escape_markdown
 from pages.identity import (  # pages import the others from pages.identity directly
     attendee,
-    attendee_label,
     is_instructor,
-    keep_identity_in_url,
     may_see_run_id,
     visible_runs,
 )
@@ -246,19 +245,6 @@ def image_grid(
             cell.image(enlarge(image), caption=md(caption) or None)  # captions are markdown
 
 
-def _run_line(run_id: str) -> str:
-    from dlcore.jobs import status
-
-    try:
-        info = status(run_id)
-    except LayerLabError:
-        return f"{md(run_id)} (not found)"  # run_id may come from ?run= in the URL
-    state = md(info.get("status", "?"))
-    if state == "queued" and info.get("queue_position"):
-        state += f", \\#{info['queue_position']} in queue"
-    return f"{md(run_id)} · {state}"
-
-
 def reattach_run() -> None:
     """After a reload only the URL remembers the run: take its dataset and settings back."""
     run_id = current_run()
@@ -271,24 +257,3 @@ def reattach_run() -> None:
             return
         set_dataset(spec.data.dataset)
         set_experiment(spec)
-
-
-def render_sidebar() -> None:
-    """Who, which data, which model and which run: the state every page shares."""
-    reattach_run()
-    run_id = current_run()
-    if run_id and st.query_params.get("run") != run_id:
-        st.query_params["run"] = run_id  # keep the URL reattachable across page switches
-    keep_identity_in_url()
-    dataset = current_dataset()
-    if dataset and st.query_params.get("data") != dataset:
-        st.query_params["data"] = dataset  # page switches clear the URL's parameters
-    with st.sidebar:
-        st.markdown(f"**Attendee:** {md(attendee_label()) or '_not set_'}")
-        st.markdown(f"**Dataset:** {md(current_dataset() or '') or '_none yet_'}")
-        experiment = st.session_state.get(EXPERIMENT)
-        preset = experiment.model.preset if isinstance(experiment, Experiment) else "lenet"
-        st.markdown(f"**Model:** {md(preset)}")
-        st.markdown(f"**Run:** {_run_line(run_id) if run_id else '_none yet_'}")
-        if is_instructor():
-            st.caption("Instructor mode")

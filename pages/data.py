@@ -1,50 +1,43 @@
-"""Data: choose a built-in image set, or import your own (ZIP, folder or .npz), then prepare it."""
+"""Data: choose a built-in image set, or import your own (ZIP, folder, .npz, or a folder on this
+server), then prepare it."""
 
-import io
-import zipfile
 from pathlib import PurePosixPath
 
-import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, builtin, importer, npz_import, usage
-from dlcore.dataset import check_access, may_change_dataset, read_manifest
-from dlcore.images import RESIZE_MODES, PrepSettings, prepare_image, preview_image
+from dlcore import LayerLabError, builtin, importer, npz_import, server_folders, usage
 from dlcore.limits import load_limits
+from dlcore.spec import DataSpec
 from dlcore.storage import slugify
 from dlcore.text import plain
-from pages.common import current_dataset, enlarge, md, set_dataset, show_error
+from pages import data_views as views
+from pages.common import current_dataset, md, set_dataset, show_error
 from pages.identity import attendee, attendee_label, is_instructor
 
-STATUS = {"ready": "ready", "offline": "works offline", "download": "needs download"}
-RESIZE_HELP = {
-    "squash": "stretch to the size (keeps everything, may distort)",
-    "crop": "fill the size and cut off what sticks out (keeps proportions)",
-    "fill": "fit inside the size and fill the borders with noise",
-    "half_crop": "half way between squash and crop",
-}
-SOURCES = ("ZIP of class folders", "A folder from my computer", "NumPy .npz arrays")
-SAMPLE_MAX_BYTES = 20 * 1024 * 1024
+SOURCES = (
+    "ZIP of class folders",
+    "A folder from my computer",
+    "A folder on this server",
+    "NumPy .npz arrays",
+)
+ZIP, UPLOAD, SERVER, NPZ = SOURCES
+START_WITH = DataSpec().dataset  # the README's first step: the MNIST sample
+IMAGE_TYPES = sorted(ext.lstrip(".") for ext in importer.IMAGE_EXTENSIONS)
+MB = 1024 * 1024
 
 
 def _builtin_controls(rows: list[dict]) -> tuple[str, bool]:
-    table = pd.DataFrame(
-        {
-            "Dataset": [plain(r["title"]) for r in rows],
-            "Classes": [r["num_classes"] for r in rows],
-            "Image shape": [" x ".join(map(str, r["image_shape"])) for r in rows],
-            "Images": [r["num_images"] for r in rows],
-            "Size": [builtin.BUILTINS.get(r["name"], {}).get("approx_size", "") for r in rows],
-            "Status": [STATUS[r["status"]] for r in rows],
-            "About": [plain(r["description"]) for r in rows],
-        }
-    )
-    st.dataframe(table, hide_index=True)
     titles = {r["name"]: plain(r["title"]) for r in rows}
     names = list(titles)
-    index = names.index(current_dataset()) if current_dataset() in names else 0
-    choice = st.selectbox("Dataset", names, index=index, format_func=titles.get, key="_data_pick")
-    return choice, st.button("Use this dataset", type="primary", key="_data_use")
+    current = current_dataset()
+    start = current if current in names else START_WITH if START_WITH in names else names[0]
+    pick, use = st.columns([3, 1], vertical_alignment="bottom")
+    choice = pick.selectbox(
+        "Dataset", names, index=names.index(start), format_func=titles.get, key="_data_pick"
+    )
+    clicked = use.button("Use this dataset", type="primary", key="_data_use")
+    views.builtin_table(rows)
+    return choice, clicked
 
 
 def _use_builtin(name: str, rows: list[dict]) -> None:
@@ -60,55 +53,7 @@ def _use_builtin(name: str, rows: list[dict]) -> None:
     st.rerun()  # so the sidebar shows the new dataset
 
 
-def _settings_controls() -> tuple[PrepSettings, float, float]:
-    one, two, three = st.columns(3)
-    color = one.radio("Colour", ["color", "grayscale"], horizontal=True, key="_data_color")
-    mode = one.selectbox("Resize mode", RESIZE_MODES, format_func=lambda m: f"{m}: "
-                         f"{RESIZE_HELP.get(m, '')}", key="_data_resize")  # fmt: skip
-    side = load_limits().max_image_side
-    width = two.number_input("Width (pixels)", 4, side, 32, key="_data_width")
-    height = two.number_input("Height (pixels)", 4, side, 32, key="_data_height")
-    val = three.slider("Validation %", 5, 50, 20, key="_data_val")
-    test = three.slider("Test %", 0, 40, 0, key="_data_test", help="0 = no test split (or use "
-                        "the test/ folder of your ZIP)")  # fmt: skip
-    try:
-        return PrepSettings(color, int(width), int(height), mode), float(val), float(test)
-    except LayerLabError as error:
-        show_error(error)
-        st.stop()
-
-
-def _zip_sample(data: bytes) -> bytes | None:
-    """The first image file inside a ZIP (for the before/after preview)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            for info in archive.infolist():
-                path = PurePosixPath(info.filename)
-                hidden = any(p.startswith((".", "__MACOSX")) for p in path.parts)
-                image = path.suffix.lower() in importer.IMAGE_EXTENSIONS
-                if image and not hidden and info.file_size <= SAMPLE_MAX_BYTES:
-                    return archive.read(info)
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return None  # the import itself reports a broken ZIP clearly
-    return None
-
-
-def _preview(sample: bytes | None, settings: PrepSettings) -> None:
-    if sample is None:
-        return
-    try:
-        before = preview_image(sample, 440)  # never the full-size decode on the page
-        after = prepare_image(sample, settings)
-    except LayerLabError as error:
-        st.caption(f"Preview unavailable: {md(error)}")
-        return
-    left, right = st.columns(2)
-    left.image(before, caption=f"Before: {before.width}x{before.height} {before.mode}", width=220)
-    right.image(enlarge(after, 220), caption=f"After: {settings.width}x{settings.height} "
-                f"{settings.color_mode}, as the network sees it")  # fmt: skip
-
-
-def _import(source: str, payload, name: str, settings, val: float, test: float) -> None:
+def _import(source: str, payload, name: str, settings, val: float, test: float, replace: bool):
     bar = st.progress(0.0, text="Starting the import...")
 
     def progress(done: int, total: int, message: str) -> None:
@@ -116,13 +61,16 @@ def _import(source: str, payload, name: str, settings, val: float, test: float) 
 
     # the id owns it, a label shows; a name that runs trained on is never imported again
     who = dict(owner=attendee(), owner_label=attendee_label(), in_use=usage.runs_using)
-    options = dict(val_percent=val, test_percent=test, progress=progress, **who)
+    options = dict(val_percent=val, test_percent=test, progress=progress, replace=replace, **who)
     try:
-        if source == SOURCES[0]:
+        if source == ZIP:
             importer.import_zip(payload, name, settings, **options)
-        elif source == SOURCES[1]:
+        elif source == UPLOAD:
             importer.import_files(payload, name, settings, **options)
-        else:
+        elif source == SERVER:
+            where = dict(root=payload["root"], val_path=payload["val_path"])
+            server_folders.import_server_folder(payload["path"], name, settings, **where, **options)
+        else:  # the page asked before replacing (views.target_controls)
             npz_import.import_npz(payload, name, settings=settings, val_percent=val, **who)
     except LayerLabError as error:
         bar.empty()
@@ -130,23 +78,21 @@ def _import(source: str, payload, name: str, settings, val: float, test: float) 
         return
     finally:  # a new uploader key: Streamlit drops the uploaded bytes from the server's memory
         st.session_state["_data_round"] = st.session_state.get("_data_round", 0) + 1
-    set_dataset(name)
-    st.rerun()  # so the sidebar shows the new dataset
-
-
-IMAGE_TYPES = sorted(ext.lstrip(".") for ext in importer.IMAGE_EXTENSIONS)
-MB = 1024 * 1024
+    views.finish_import(name)
+    st.rerun()  # so the summary and the sidebar show the new dataset
 
 
 def _upload_controls(source: str) -> tuple[object, str, bytes | None]:
     """The uploaded content (bytes, or (relative path, bytes) pairs), a default name, a sample."""
+    if source == SERVER:
+        return views.server_folder_controls()
     limits = load_limits()
     key = f"_data_upload_{st.session_state.get('_data_round', 0)}"
     said = (
         f"At most {limits.max_upload_mb:,} MB per file, {limits.max_files_per_import:,} files "
         f"and {limits.max_unpacked_mb:,} MB in all, {limits.max_classes_per_import:,} classes."
     )
-    if source == SOURCES[1]:
+    if source == UPLOAD:
         said = (
             f"At most {limits.max_upload_mb:,} MB for the whole folder, "
             f"{limits.max_files_per_import:,} files, {limits.max_classes_per_import:,} classes."
@@ -164,9 +110,9 @@ def _upload_controls(source: str) -> tuple[object, str, bytes | None]:
             return None, "", None
         # the uploads themselves, streamed to scratch by the import: no copy of their bytes
         files = [(f.name, f) for f in uploads]
-        sample = uploads[0].getvalue() if uploads[0].size <= SAMPLE_MAX_BYTES else None
+        sample = uploads[0].getvalue() if uploads[0].size <= views.SAMPLE_MAX_BYTES else None
         return files, PurePosixPath(files[0][0]).parts[0], sample
-    if source == SOURCES[0]:
+    if source == ZIP:
         upload = st.file_uploader("ZIP with one folder of images per class", type="zip", key=key,
                                   help=said, max_upload_size=limits.max_upload_mb)  # fmt: skip
     else:
@@ -176,76 +122,52 @@ def _upload_controls(source: str) -> tuple[object, str, bytes | None]:
     if upload is None:
         return None, "", None
     data = upload.getvalue()
-    sample = _zip_sample(data) if source == SOURCES[0] else None
+    sample = views.zip_sample(data) if source == ZIP else None
     return data, upload.name.rsplit(".", 1)[0], sample
 
 
 def _own_data() -> None:
-    source = st.radio("What do you have?", SOURCES, horizontal=True, key="_data_source")
+    source = st.radio(
+        "What do you have?", SOURCES, horizontal=True, key=views.kept("_data_source", ZIP)
+    )
+    views.keep("_data_source")
     payload, default, sample = _upload_controls(source)
     st.caption(
         "Class folders: `cats/1.jpg, cats/2.jpg, dogs/1.jpg...`, optionally inside `train/` and "
         "`val/` (and `test/`) folders. Unreadable files are skipped and listed in the report."
     )
-    settings, val, test = _settings_controls()
-    _preview(sample, settings)
-    if source == SOURCES[2] and st.checkbox("Keep the arrays' size and colour", value=True):
+    settings, val, test = views.settings_controls()
+    views.preview(sample, settings)
+    if source == NPZ and st.checkbox("Keep the arrays' size and colour", value=True):
         settings = None  # else every image is prepared with the settings above
     name = st.text_input("Dataset name", value=slugify(default) if default else "")
-    if st.button("Import", type="primary", disabled=payload is None or not name, key="_data_go"):
-        _import(source, payload, name, settings, val, test)
+    allowed, replace = views.target_controls(name if payload is not None else "")
+    go = st.button(
+        "Import",
+        type="primary",
+        disabled=payload is None or not allowed,
+        key="_data_go",
+        on_click=views.start_import,
+    )
+    if go:
+        _import(source, payload, name, settings, val, test, replace)
+    views.show_imported()
 
 
-def _plain_cell(value):
-    return plain(value) if isinstance(value, str) else value
-
-
-def _report(name: str) -> None:
-    try:  # the class names and skipped file names of another attendee's upload stay private
-        check_access(name, attendee(), instructor=is_instructor())
-    except LayerLabError as error:
-        show_error(error)
-        return
-    manifest = read_manifest(name) or {}
-    counts = pd.DataFrame(manifest.get("counts", {})).rename(index=plain)
-    counts = counts[[s for s in ("train", "val", "test") if s in counts]]
-    counts = counts.rename(columns={"val": "validation"})
-    st.subheader(f"Current dataset: {md(manifest.get('title', name))}")
-    shape = md(" x ".join(map(str, manifest.get("image_shape", []))))
-    st.caption(f"{md(name)} · images of {shape} · {manifest.get('num_images', 0):,} images in all")
-    if not counts.empty:
-        counts.loc["total"] = counts.sum()
-        st.dataframe(counts.rename_axis("class"))
-    skipped = manifest.get("skipped") or []
-    if skipped:
-        st.warning(f"{len(skipped)} file(s) were skipped:")
-        st.dataframe(pd.DataFrame(skipped).map(_plain_cell), hide_index=True)
-    _delete_control(name)
-    st.page_link("pages/explore.py", label="Next: explore it", icon=":material/image_search:")
-
-
-def _delete_control(name: str) -> None:
-    """A delete button, shown only to the attendee who imported the set (and the instructor)."""
-    if not may_change_dataset(name, attendee(), is_instructor()):
-        return
-    with st.expander("Delete this dataset"):
-        st.caption("Finished runs keep working; a queued or running job keeps it from deletion.")
-        if st.button("Delete it for good", key="_data_delete"):
-            try:
-                usage.delete_dataset(name, attendee(), instructor=is_instructor())
-            except LayerLabError as error:
-                show_error(error)
-                return
-            set_dataset("")
-            st.rerun()
-
-
-st.title("Choose the data")
+st.title("Data")
 st.caption(
     "A classifier learns from **labelled examples**: images sorted into one folder per class. "
     "Every image is prepared the same way (colour, size) so the network always gets the same "
     "shape of input."
 )
+# One slot for the current dataset, always drawn: while an import runs it says so instead, so
+# the old dataset never shows beside the progress of the new one.
+summary = st.empty()
+if st.session_state.pop(views.IMPORTING, False):
+    summary.info("Importing: the new dataset shows here when it is ready.")
+elif current_dataset():
+    with summary.container():
+        views.report(current_dataset())
 rows = builtin.list_datasets(owner=None if is_instructor() else attendee())
 ready, own = st.tabs(["Built-in and saved sets", "Bring your own images"])
 with ready:
@@ -254,5 +176,3 @@ with ready:
         _use_builtin(choice, rows)
 with own:
     _own_data()
-if current_dataset():
-    _report(current_dataset())

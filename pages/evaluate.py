@@ -4,7 +4,7 @@ import streamlit as st
 
 from dlcore import LayerLabError, charts, evaluate, jobs, summary
 from dlcore.dataset import PrivateDataset
-from pages import common
+from pages import common, train_views
 from pages import explain_views as views
 
 CONFUSION = """
@@ -68,6 +68,35 @@ def _heat_gallery(frame, images) -> None:
     views.heat_gallery(model, [images[i] for i in frame["index"]], captions)
 
 
+def _cell_sentence(count: int, cell: tuple[str, str], split: str) -> str:
+    """What a clicked cell holds, in words (an empty cell says so plainly)."""
+    true, predicted = common.md(cell[0]), common.md(cell[1])
+    where = "validation" if split == "val" else "test"
+    if not count:
+        return f"No {where} image of class **{true}** was predicted as **{predicted}**."
+    images_word = "image" if count == 1 else "images"
+    verb = "correctly predicted as" if cell[0] == cell[1] else "predicted as"
+    return f"**{count:,} {images_word} of class {true} {verb} {predicted}**, surest first."
+
+
+def _mistakes_table(wrong) -> None:
+    """The mistakes without their images (another attendee's private dataset)."""
+    st.caption("The mistakes the network was most sure about, without the images.")
+    table = wrong.head(60)[["true", "predicted", "confidence"]].rename(
+        columns={"true": "true class", "predicted": "predicted class"}
+    )
+    percent = st.column_config.NumberColumn("confidence", format="percent")
+    st.dataframe(table, hide_index=True, column_config={"confidence": percent})
+
+
+def _history(run_id: str):
+    """The run's epochs (a frame), or the error that says why they cannot be read."""
+    try:
+        return summary.epoch_history(jobs.read_metrics(run_id))
+    except LayerLabError as error:
+        return error
+
+
 def _selected_cell(event) -> tuple[str, str] | None:
     points = (event or {}).get("selection", {}).get("cell") or []
     if points and "true" in points[0] and "predicted" in points[0]:
@@ -82,6 +111,7 @@ def _confusion(evaluation: dict, split: str) -> tuple[str, str] | None:
     heatmap = charts.confusion_heatmap(
         evaluate.confusion_frame(evaluation, split), class_order=evaluate.class_names(evaluation)
     ).properties(autosize="pad")  # cells keep their size; "fit" would squeeze them with the axes
+    # (no chart title: the heading above names it)
     event = st.altair_chart(
         heatmap, width="content", on_select="rerun", key=f"confusion_{run_id}_{split}"
     )
@@ -109,7 +139,7 @@ def _confused_pairs(evaluation: dict, split: str) -> tuple[str, str] | None:
     return (pairs["true"].iloc[rows[0]], pairs["predicted"].iloc[rows[0]]) if rows else None
 
 
-st.title("5 · Evaluate")
+st.title("Evaluate")
 run = common.choose_finished_run("Run", "evaluate_run")
 run_id = run["run_id"]
 try:
@@ -132,6 +162,12 @@ for index, name in enumerate(splits):
     label = "Validation" if name == "val" else "Test"
     columns[2 * index].metric(f"{label} accuracy", f"{evaluation[name]['accuracy']:.1%}")
     columns[2 * index + 1].metric(f"{label} loss", f"{evaluation[name]['loss']:.3f}")
+history = _history(run_id)
+kept, note = (None, "")
+if not isinstance(history, LayerLabError):
+    kept, note = train_views.kept_weights(run_id, run, history)
+if note:
+    st.caption(f"These figures are of the saved network. {note}")
 images = _split_images(run["dataset"], split)
 
 many = len(evaluation["classes"]) > evaluate.MAX_MATRIX_CLASSES
@@ -140,24 +176,24 @@ cell = _confused_pairs(evaluation, split) if many else _confusion(evaluation, sp
 if cell:
     examples = _from_predictions(evaluate.cell_examples, run_id, cell[0], cell[1], split)
     if examples is not None:
-        true, predicted = common.md(cell[0]), common.md(cell[1])
-        shown = f"**{len(examples)} image(s) of {true} predicted as {predicted}**, surest first"
-        st.markdown(shown)
+        st.markdown(_cell_sentence(len(examples), cell, split))
         _gallery(examples, images, 24)
 
 st.subheader("Misclassified images")
-st.caption(
-    "The network's mistakes, the ones it was most sure about first: often a label is wrong, "
-    "or the image is truly ambiguous."
-)
 wrong = _from_predictions(evaluate.misclassified, run_id, split)
 if wrong is not None and wrong.empty:
     st.success("No mistakes on these images.")
+elif wrong is not None and images is None:
+    _mistakes_table(wrong)
 elif wrong is not None:
+    st.caption(
+        "The network's mistakes, the ones it was most sure about first: often a label is wrong, "
+        "or the image is truly ambiguous."
+    )
     most = min(60, len(wrong))
     how_many = st.slider("How many", 1, most, min(12, most)) if most > 1 else 1
     _gallery(wrong, images, how_many)
-    if images is not None and st.toggle("Where did it look? (Grad-CAM)", key="evaluate_heat"):
+    if st.toggle("Where did it look? (Grad-CAM)", key="evaluate_heat"):
         _heat_gallery(wrong.head(min(how_many, HEATS)), images)
 
 st.subheader("Per class")
@@ -171,9 +207,9 @@ if many:
 st.dataframe(report, column_config={"precision": score, "recall": score, "f1-score": score})
 
 st.subheader("Training curves")
-try:
-    history = summary.epoch_history(jobs.read_metrics(run_id))
-except LayerLabError as error:
-    common.stop_on_error(error)
+if isinstance(history, LayerLabError):
+    common.stop_on_error(history)
 if len(history):
-    st.altair_chart(charts.training_curves(history))
+    st.altair_chart(charts.training_curves(history, kept_epoch=kept))
+    if kept:
+        st.caption("The dashed line marks the epoch whose weights the saved network has.")

@@ -5,15 +5,31 @@ import streamlit as st
 
 from dlcore import LayerLabError, charts, jobs, runs, summary
 from dlcore.runs import ACTIVE
-from pages import common, identity
+from pages import common, identity, sweep_views
 
-PERCENT = st.column_config.NumberColumn(format="percent")
+# The results first, so a 1366 px screen shows them, and the state, without scrolling.
+TABLE_ORDER = [
+    "run", "status", "owner", "dataset", "val accuracy", "test accuracy", "epochs", "sweep",
+    "architecture", "learning rate", "batch size", "optimizer", "augmentation", "activations",
+    "parameters", "time (s)", "comment",
+]  # fmt: skip
+RIGHT = st.column_config.TextColumn(alignment="right")
 COLUMNS = {
-    "learning rate": st.column_config.NumberColumn(format="%g"),
-    "parameters": st.column_config.NumberColumn(format="localized"),
-    "time (s)": st.column_config.NumberColumn("time", format="duration"),
-    "val accuracy": PERCENT,
-    "test accuracy": PERCENT,
+    "run": st.column_config.TextColumn(pinned=True),
+    "val accuracy": st.column_config.TextColumn(
+        alignment="right", help="Validation accuracy of the weights the run kept."
+    ),
+    "test accuracy": RIGHT,
+    "epochs": st.column_config.TextColumn(
+        alignment="right", help="Epochs trained, of the number planned if it stopped sooner."
+    ),
+    "learning rate": RIGHT,
+    "batch size": RIGHT,
+    "parameters": RIGHT,
+    "time (s)": st.column_config.TextColumn(
+        "time", alignment="right", help="Training time (minutes:seconds)."
+    ),
+    "sweep": st.column_config.TextColumn(help="The settings its sweep gave this run."),
     "comment": st.column_config.TextColumn(width="large"),
 }
 
@@ -26,6 +42,10 @@ def _overlay(run_ids: list[str]) -> None:
             frames.append(charts.tidy_history(history).assign(run=run_id))
     if frames:
         st.altair_chart(charts.runs_overlay(pd.concat(frames, ignore_index=True)))
+        st.caption(
+            "One colour per run. Solid lines: the validation images; dashed lines: the "
+            "training images."
+        )
     else:
         st.caption("These runs have no finished epoch yet.")
 
@@ -115,7 +135,7 @@ def _leaderboard(statuses: list[dict]) -> None:
     st.table(board.set_index("place"))
 
 
-st.title("7 · Experiments")
+st.title("Experiments")
 statuses = common.visible_runs(jobs.list_runs())  # not the runs on others' own datasets
 if not statuses:
     st.info("No run yet: train a model first.")
@@ -136,9 +156,10 @@ if not statuses:
     st.stop()
 table = summary.runs_frame(statuses)
 event = st.dataframe(
-    table,
+    summary.shown_runs(table),
     hide_index=True,
     column_config=COLUMNS,
+    column_order=TABLE_ORDER,
     on_select="rerun",
     selection_mode="multi-row",
     key=f"runs_table_{only_mine}",  # rows are positions: a filtered table starts unselected
@@ -157,6 +178,7 @@ st.subheader("Curves side by side")
 shown = selected or [s["run_id"] for s in summary.usable_runs(statuses)[:3]]
 st.caption("Selected runs." if selected else "The newest finished runs (select rows to choose).")
 _overlay(shown)
+sweep_views.sweep_section(statuses)
 
 st.subheader("One run")
 by_id = {s["run_id"]: s for s in statuses}

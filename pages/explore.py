@@ -80,8 +80,8 @@ def _balance_warnings(train_counts: dict[str, int]) -> None:
         )
 
 
+st.title("Explore")
 name = require_dataset()
-st.title("Explore the data")
 try:
     dataset = dataset_for(name)
 except LayerLabError as error:
@@ -117,8 +117,9 @@ with left:
 with right:
     st.altair_chart(charts.pixel_histogram(_histogram_frame(dataset.x_train)))
     st.caption(
-        "How bright the pixels are (0 = black, 255 = white). The network first divides them by "
-        "255, so it sees numbers from 0 to 1."
+        "How bright the pixels are (0 = black, 255 = white), one panel per colour channel; each "
+        "bar is the share of the pixels in a range of 8 values. The network first divides them "
+        "by 255, so it sees numbers from 0 to 1."
     )
 
 st.subheader("Samples")

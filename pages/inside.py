@@ -113,7 +113,7 @@ def _one_image(run: dict, info: dict, model) -> None:
             views.dense_activations(view)
 
 
-st.title("5b · Inside")
+st.title("Inside")
 run = common.choose_finished_run("Run", "inside_run")
 try:
     info = inference.run_preparation(run["run_id"])

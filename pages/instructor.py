@@ -1,6 +1,7 @@
 """Instructor: the whole room at a glance. Every attendee's runs with their place in the queue,
 progress and best accuracy; the server's CPU, memory, disk and GPUs; pause and resume the
-queue; cancel or delete any run. Unlocked by the instructor code on the Start page: without it
+queue; cancel or delete any run. The room's table names the node each run trains on (this
+server, or a Ray cluster's machine). Unlocked by the instructor code on the Start page: without it
 the page shows nothing of anyone's work."""
 
 import pandas as pd
@@ -8,6 +9,7 @@ import streamlit as st
 
 from dlcore import LayerLabError, jobs, summary, system
 from dlcore.runs import ACTIVE
+from dlcore.text import plain
 from pages import common
 
 ROOM_REFRESH_S, SERVER_REFRESH_S = 3.0, 5.0
@@ -16,6 +18,9 @@ ROOM_COLUMNS = {
     "queue": st.column_config.NumberColumn("queue", help="Place in the queue: 1 starts next."),
     "progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
     "best val accuracy": PERCENT,
+    "node": st.column_config.TextColumn(
+        "node", help="The machine the run trains (or trained) on: a Ray node's name on a cluster."
+    ),
 }
 
 
@@ -72,6 +77,8 @@ def _room() -> None:
         st.info("No runs yet: they appear here as attendees press Start on the Train page.")
         return
     frame = summary.class_overview(statuses)
+    nodes = {s.get("run_id"): plain(s.get("node") or "") for s in statuses}
+    frame["node"] = frame["run"].map(nodes).fillna("")  # which machine runs each job
     people, running, queued, done = st.columns(4)
     people.metric("Attendees with runs", len({s.get("owner") for s in statuses}))
     running.metric("Running", int(frame["status"].isin(["starting", "training"]).sum()))

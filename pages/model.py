@@ -23,6 +23,7 @@ from dlcore.spec import (
     ModelSpec,
     preset_model,
 )
+from pages import transfer_views
 from pages.common import (
     EXPERIMENT,
     current_experiment,
@@ -34,15 +35,16 @@ from pages.common import (
 from pages.identity import attendee, is_instructor
 
 K = "_model_"  # prefix of this page's widget keys
-RANGES = {"filters": (1, 256), "kernel_size": (1, 11), "strides": (1, 4), "num_convs": (1, 4),
+RANGES = {"filters": (1, 1024), "kernel_size": (1, 11), "strides": (1, 4), "num_convs": (1, 4),
           "pool_size": (1, 4), "units": (1, 4096), "blocks": (0, 6), "dense": (0, 4)}  # fmt: skip
 HEAD_TITLES = {"flatten": "Flatten", "global_average": "Global average pooling",
                "global_max": "Global max pooling"}  # fmt: skip
-COLUMNS = {
-    "Layer": st.column_config.TextColumn(width="small"),
-    "Output shape": st.column_config.TextColumn(width="small"),
-    "Parameters": st.column_config.NumberColumn(format="localized"),
-    "Connections": st.column_config.NumberColumn(format="localized"),
+COLUMNS = {  # widths that show every header whole, side by side, at 1366 px
+    "Layer": st.column_config.TextColumn(width=118),
+    "Type": st.column_config.TextColumn(width=132),
+    "Output shape": st.column_config.TextColumn(width=98),
+    "Parameters": st.column_config.NumberColumn(format="localized", width=86),
+    "Connections": st.column_config.NumberColumn(format="localized", width=96),
 }
 LECTURE = ModelSpec(
     preset="custom",
@@ -69,6 +71,7 @@ def _model_to_state(model: ModelSpec) -> None:
     for key in [k for k in st.session_state if str(k).startswith(K)]:
         del st.session_state[key]
     _put("preset", model.preset)
+    _put("backbone", model.backbone)
     _put("blocks", len(model.conv_blocks))
     _put("head", model.head)
     _put("dense", len(model.dense_layers))
@@ -92,9 +95,10 @@ def _preset_chosen() -> None:
     if name != "custom":
         _model_to_state(preset_model(name))
         experiment = current_experiment()
-        training = dataclasses.replace(experiment.training, **PRESET_TRAINING[name])
+        settings = {"freeze_epochs": 0, **PRESET_TRAINING[name]}  # backbones bring their own
+        training = dataclasses.replace(experiment.training, **settings)
         set_experiment(dataclasses.replace(experiment, training=training))
-        for key in TRAIN_WIDGETS:  # the Train page then starts from the new settings
+        for key in (*TRAIN_WIDGETS, transfer_views.FREEZE_KEY):  # the preset's settings show
             st.session_state.pop(key, None)
 
 
@@ -111,16 +115,19 @@ def _block_controls(number: int) -> ConvBlock:
     p = f"b{number}_"
     _ensure(f"b{number}", ConvBlock())
     one, two, three = st.columns(3)
-    _slider(one, "Filters (feature maps)", p + "filters")
+    low, high = RANGES["filters"]  # typed: a slider to 1,024 cannot stop on 20
+    one.number_input("Filters (maps)", low, high, key=K + p + "filters", on_change=_edited,
+                     help="Feature maps the block makes: one per learned filter.")  # fmt: skip
     _slider(two, "Kernel size (F)", p + "kernel_size")
     _slider(three, "Stride (S)", p + "strides")
     one.selectbox("Padding", PADDINGS, key=K + p + "padding", on_change=_edited)
     two.selectbox("Activation", ACTIVATIONS, key=K + p + "activation", on_change=_edited)
-    _slider(three, "Convolutions in the block", p + "num_convs")
+    _slider(three, "Convolutions", p + "num_convs")
     one.selectbox("Pooling", POOLINGS, key=K + p + "pooling", on_change=_edited)
     _slider(two, "Pool size", p + "pool_size")
     three.slider("Dropout", 0.0, 0.9, step=0.05, key=K + p + "dropout_rate", on_change=_edited)
-    one.checkbox("Batch normalization", key=K + p + "batch_norm", on_change=_edited)
+    st.checkbox("Batch normalization after each convolution", key=K + p + "batch_norm",
+                on_change=_edited)  # fmt: skip
     return ConvBlock(**{f: st.session_state[K + p + f] for f in dataclasses.asdict(ConvBlock())})
 
 
@@ -144,9 +151,13 @@ def _preset_control() -> None:
 
 
 def _model_controls() -> ModelSpec:
+    backbone = st.session_state.get(K + "backbone", "")
+    if backbone:  # an ImageNet network in place of the conv blocks
+        transfer_views.backbone_note(backbone)
     left, right = st.columns(2)
-    num_blocks = _slider(left, "Convolution blocks", "blocks")
-    num_dense = _slider(right, "Dense (fully connected) layers", "dense")
+    num_blocks = 0 if backbone else _slider(left, "Convolution blocks", "blocks")
+    num_dense = _slider(right, "Dense layers", "dense", help="Fully connected layers: every "
+                        "input linked to every unit.")  # fmt: skip
     blocks = []
     if num_blocks:
         for number, tab in enumerate(st.tabs([f"Block {n}" for n in range(1, num_blocks + 1)]), 1):
@@ -156,7 +167,8 @@ def _model_controls() -> ModelSpec:
                  format_func=HEAD_TITLES.get, on_change=_edited)  # fmt: skip
     dense = [_dense_controls(number) for number in range(1, num_dense + 1)]
     return ModelSpec(preset=st.session_state[K + "preset"], conv_blocks=tuple(blocks),
-                     head=st.session_state[K + "head"], dense_layers=tuple(dense))  # fmt: skip
+                     head=st.session_state[K + "head"], dense_layers=tuple(dense),
+                     backbone=backbone)  # fmt: skip
 
 
 def _table(rows: list[LayerRow]) -> pd.DataFrame:
@@ -188,7 +200,7 @@ def _weight_sharing(rows: list[LayerRow], shape: tuple[int, int, int]) -> None:
 
 
 name = require_dataset()
-st.title("Design the network")
+st.title("Model")
 try:  # another attendee's import: not even its shape or class count
     check_access(name, attendee(), instructor=is_instructor())
     info = dataset_shape(name)
@@ -202,7 +214,8 @@ if K + "preset" not in st.session_state:
     _model_to_state(experiment.model)
 
 _preset_control()
-controls, results = st.columns([5, 6], gap="medium")
+experiment = transfer_views.transfer_controls(experiment, input_shape[2], _model_to_state)
+controls, results = st.columns([4, 6], gap="small")
 with controls:
     try:
         spec = _model_controls()
@@ -224,6 +237,7 @@ with results:
             if spec.preset != experiment.model.preset:
                 st.rerun()  # so the sidebar shows the new preset
         st.caption(f"Saved: the **{spec.preset}** network will be trained on the Train page.")
+        transfer_views.reuse_summary(dataclasses.replace(experiment, model=spec), input_shape[2])
         with st.expander("Weight sharing: why a CNN needs so few weights"):
             _weight_sharing(rows, input_shape)
 if rows is not None:

@@ -13,23 +13,7 @@ from pages.identity import (
     is_instructor,
     set_attendee,
 )
-
-STEPS = [
-    ("pages/data.py", "1 · Data", ":material/dataset:",
-     "Pick a ready-made image set or bring your own folders of photos."),
-    ("pages/explore.py", "2 · Explore", ":material/image_search:",
-     "Look at the images, count the classes, spot problems before training."),
-    ("pages/model.py", "3 · Model", ":material/account_tree:",
-     "Choose a network (LeNet, a small CNN...) or design your own, layer by layer."),
-    ("pages/train.py", "4 · Train", ":material/model_training:",
-     "Train it and watch the loss fall and the accuracy rise, epoch by epoch."),
-    ("pages/evaluate.py", "5 · Evaluate", ":material/analytics:",
-     "See what it gets right and wrong: accuracy, confusion matrix, mistakes."),
-    ("pages/classify.py", "6 · Classify", ":material/center_focus_strong:",
-     "Give it new images (a photo of your own handwriting, a cat) and read its guess."),
-    ("pages/experiments.py", "7 · Experiments", ":material/table_chart:",
-     "Compare your runs side by side, like the table of trials in class."),
-]  # fmt: skip
+from pages.navigation import STEPS
 
 
 def _name_changed() -> None:
@@ -62,12 +46,13 @@ def _instructor() -> None:
         )
 
 
-st.title("Welcome to LayerLab")
+st.title("Start")
 st.markdown(
-    "LayerLab is a lab for **teaching a computer to recognise images**, without writing code. "
-    "You give a neural network many labelled examples (this image is a *5*, that one a *cat*), "
-    "it adjusts millions of numbers until its guesses match the labels, and then it guesses "
-    "labels for images it has never seen. Every step below is one page; go through them in order."
+    "Welcome! LayerLab is a lab for **teaching a computer to recognise images**, without "
+    "writing code. You give a neural network many labelled examples (this image is a *5*, "
+    "that one a *cat*), it adjusts millions of numbers until its guesses match the labels, and "
+    "then it guesses labels for images it has never seen. Every step below is one page, in the "
+    "same order as in the sidebar; go through them in order."
 )
 
 if "_attendee_input" not in st.session_state:
@@ -90,10 +75,10 @@ else:
     st.caption("Type your name and press Enter; it labels the runs you train.")
 
 st.subheader("The steps")
-for path, title, icon, text in STEPS:
+for number, (path, title, icon, text) in enumerate(STEPS, start=1):
     link, words = st.columns([1, 3], vertical_alignment="center")
     link.page_link(path, label=title, icon=icon)
-    words.write(text)
+    words.markdown(f"**Step {number}.** {text}")
 
 with st.expander("What you will learn"):
     st.markdown(

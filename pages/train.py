@@ -4,11 +4,11 @@ import dataclasses
 
 import streamlit as st
 
-from dlcore import LayerLabError, charts, jobs, summary
+from dlcore import LayerLabError, jobs, summary
 from dlcore.limits import load_limits
 from dlcore.runs import ACTIVE
 from dlcore.spec import FLIPS, OPTIMIZERS, AugmentSpec, TrainSpec
-from pages import common, identity, schedule_views
+from pages import common, identity, recipe_views, schedule_views, sweep_views, train_views
 
 LEARNING_RATES = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
@@ -80,6 +80,8 @@ def _training_controls(training: TrainSpec, max_train_images: int) -> tuple[Trai
         0,
         100,
         key=_init("train_patience", training.early_stopping_patience),
+        help="The saved network keeps the weights of the epoch with the highest validation "
+        "accuracy; with early stopping, those of the epoch with the lowest validation loss.",
     )
     spec = dataclasses.replace(  # keeps the schedule, set by its own controls
         training,
@@ -114,7 +116,13 @@ def _augment_controls(augment: AugmentSpec) -> AugmentSpec:
 
 
 def _augment_preview(dataset_name: str, augment: AugmentSpec) -> None:
-    if st.button("Preview augmented images", disabled=not augment.enabled):
+    if not augment.enabled:
+        st.caption(
+            "Switch on augmentation and choose a flip or a change above to preview "
+            "what the network would see."
+        )
+        return
+    if st.button("Preview augmented images"):
         from dlcore.augment import augment_preview
 
         try:
@@ -130,86 +138,17 @@ def _augment_preview(dataset_name: str, augment: AugmentSpec) -> None:
         common.image_grid(list(shown[1]), columns=4)
 
 
-def _queue_text(status: dict) -> str:
-    """Where a waiting job stands: paused, jobs ahead of it, or next when a slot frees."""
-    if jobs.queue_paused():
-        return "the instructor has paused the queue; it starts when they resume it."
-    ahead = status.get("ahead") or 0
-    if ahead:
-        jobs_ahead = "1 job" if ahead == 1 else f"{ahead} jobs"
-        return f"{jobs_ahead} ahead of you (the queue takes one job per attendee in turn)."
-    return "next to start, as soon as a running job finishes."
-
-
-def _status_box(status: dict) -> None:
-    # the message can quote a dataset or file name: plain text, like the state itself
-    state, message = common.md(status.get("status", "?")), common.md(status.get("message", ""))
-    phase = status.get("phase")
-    if phase == "starting":
-        st.info("**starting** · loading the data and building the network; training follows.")
-    elif state == "queued":
-        st.info(f"**queued** · {_queue_text(status)}")
-    elif state == "running":
-        device = common.md(status.get("device") or "the server")  # None until the worker says
-        st.info(f"**running** on {device} · {message}")
-    elif state == "completed":
-        accuracy = status.get("val_accuracy")
-        score = f" Validation accuracy {accuracy:.1%}." if accuracy is not None else ""
-        st.success(f"**completed** · {message}{score}")
-        st.page_link("pages/evaluate.py", label="Evaluate it", icon=":material/analytics:")
-    elif state == "failed":
-        st.error(f"**failed** · {message}")
-    else:
-        st.warning(f"**{state}** · {message}")
-
-
-def _progress(status: dict, metrics) -> None:
-    if metrics.empty:
-        return
-    last = metrics.iloc[-1]
-    eta = last.get("eta")
-    left = f" · about {summary.format_seconds(eta)} left" if status["status"] == "running" else ""
-    st.progress(
-        min(1.0, float(last.get("progress", 0.0))),
-        text=f"Epoch {int(last['epoch'])} · {float(last.get('progress', 0)):.0%} done{left}",
-    )
-    a, b, c = st.columns(3)
-    a.metric("Images per second", f"{float(last.get('images_per_second', 0)):,.0f}")
-    b.metric("Iterations so far", f"{int(last['step']):,}")
-    c.metric("Training time", summary.format_seconds(last.get("elapsed")))
-
-
-def _curves(metrics) -> None:
-    epochs = summary.epoch_history(metrics)
-    if len(epochs):
-        st.altair_chart(charts.training_curves(epochs))
-        best = summary.overfitting_epoch(epochs)
-        if best:
-            st.warning(
-                f"Overfitting: the validation loss was lowest after epoch {best} and has risen "
-                "since, while the training loss keeps falling. Fewer epochs, early stopping, "
-                "dropout or augmentation help."
-            )
-    batches = summary.batch_history(metrics)
-    if len(batches):
-        st.altair_chart(charts.batch_loss_chart(batches))
-        st.caption(
-            "The loss every few batches, averaged since the start of its epoch: it steps down "
-            "where a new epoch begins."
-        )
-    schedule_views.logged_rate_chart(metrics)
-
-
-def _watch(run_id: str, was_active: bool) -> None:
+def _watch(run_id: str, was_active: bool, was_phase: str | None) -> None:
     """The live view of a run; polled every second and a half while the run is active."""
     try:
         status, metrics = jobs.status(run_id), jobs.read_metrics(run_id)
     except LayerLabError as error:
         common.show_error(error)
         return
-    if was_active and status.get("status") not in ACTIVE:
-        st.rerun()  # redraw the page once, without polling
-    _status_box(status)
+    if was_active and status.get("phase") != was_phase:
+        st.rerun()  # redraw the page (and the sidebar's run line); polls only while active
+    kept, note = train_views.kept_weights(run_id, status, summary.epoch_history(metrics))
+    train_views.status_box(status, note)
     mine = identity.may_change_run(status)  # only its owner (or the instructor) sees Cancel
     active = status.get("status") in ACTIVE
     if mine and active and st.button("Cancel training", icon=":material/stop:"):
@@ -218,11 +157,11 @@ def _watch(run_id: str, was_active: bool) -> None:
             jobs.cancel(run_id, actor=actor)
         except LayerLabError as error:
             common.show_error(error)
-    _progress(status, metrics)
-    _curves(metrics)
+    train_views.progress(status, metrics)
+    train_views.curves_view(metrics, kept)
 
 
-st.title("4 · Train")
+st.title("Train")
 jobs.warm_up()  # the scheduler gets Keras imported while the attendee chooses settings
 common.reattach_run()  # after a reload only the URL knows the run
 dataset = common.require_dataset()
@@ -235,6 +174,7 @@ with st.expander("Epoch, batch, loss... what do these words mean?"):
     st.markdown(WORDS)
 
 st.subheader("How the network learns")
+recipe_slot = st.container()  # the recipe choice, drawn once the settings below are known
 training, max_images = _training_controls(experiment.training, experiment.data.max_train_images)
 with st.expander("Learning-rate schedule", expanded=training.lr_schedule != "constant"):
     training = schedule_views.schedule_controls(training)
@@ -243,6 +183,7 @@ with st.expander("Learning-rate schedule", expanded=training.lr_schedule != "con
     except LayerLabError as error:
         common.stop_on_error(error)
     schedule_views.schedule_preview(training, min(max_images or num_images, num_images))
+recipe_views.recipe_choice(recipe_slot, experiment.model.preset, training)
 with st.expander("Data augmentation", expanded=experiment.augment.enabled):
     augment = _augment_controls(experiment.augment)
     _augment_preview(dataset, augment)
@@ -265,13 +206,15 @@ if st.button(
         common.show_error(error)
     else:
         st.rerun()  # the sidebar, drawn before this page, shows the new run too
+sweep_views.sweep_expander(experiment)  # or one run per combination of settings
 
 run_id = common.current_run()
 if run_id:
     st.subheader(f"Run {common.md(run_id)}")
     try:
-        active = jobs.status(run_id).get("status") in ACTIVE
+        phase = jobs.status(run_id).get("phase")
     except LayerLabError as error:
         common.set_run(None)
         common.stop_on_error(error)
-    st.fragment(_watch, run_every=1.5 if active else None)(run_id, active)
+    active = phase in ("queued", "starting", "training")
+    st.fragment(_watch, run_every=1.5 if active else None)(run_id, active, phase)

@@ -30,6 +30,25 @@ def layerlab_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def keras():
+    """The keras module, imported when a test first needs it, not when the test modules are
+    collected (a run of tests that need no Keras never imports it)."""
+    return pytest.importorskip("keras")
+
+
+@pytest.fixture
+def jobs_train_here(monkeypatch):
+    """``jobs.submit`` trains the job in this process before it returns, instead of waking a
+    scheduler (no worker process, no Keras import of its own): for tests of what surrounds a
+    job (the CLI, a page's Start button), not of the process boundary."""
+    from training_support import train_queued_here
+
+    from dlcore import jobs
+
+    monkeypatch.setattr(jobs, "ensure_scheduler", train_queued_here)
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """(home, run id) of one tiny finished run on digits, trained once per test session."""
     from pages_support import shared_tiny_run

@@ -1,6 +1,6 @@
 """Helpers for the page tests: a tiny finished run shared by the test modules, and AppTest
-opened on one page. Training it takes a real worker process (~10 s), so it is made once per
-test session, in a data directory of its own."""
+opened on one page. The run is trained once per test session, in the test process (as its
+worker would train it), in a data directory of its own."""
 
 from __future__ import annotations
 
@@ -50,13 +50,15 @@ def tiny_experiment(owner: str = OWNER_ID) -> Experiment:
 
 def make_tiny_run(home: Path) -> str:
     """Train the tiny experiment with ``home`` as LAYERLAB_HOME; return its finished run id."""
+    from training_support import train_now
+
     from dlcore import jobs
 
     previous = os.environ.get("LAYERLAB_HOME")
     os.environ["LAYERLAB_HOME"] = str(home)
     try:
-        run_id = jobs.submit(tiny_experiment(), owner_label=OWNER)
-        final = jobs.wait(run_id, timeout=120)
+        run_id = train_now(tiny_experiment(), owner_label=OWNER)
+        final = jobs.status(run_id)
     finally:
         if previous is None:
             os.environ.pop("LAYERLAB_HOME", None)

@@ -11,10 +11,8 @@ from dlcore import backend
 from dlcore.model import build_model
 from dlcore.spec import preset_model
 
-keras = pytest.importorskip("keras")
 
-
-def test_backend_name_is_keras_backend():
+def test_backend_name_is_keras_backend(keras):
     assert backend.backend_name() == keras.backend.backend()
 
 

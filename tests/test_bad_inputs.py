@@ -17,7 +17,6 @@ import corpus
 import numpy as np
 import pytest
 
-import dlcore
 from dlcore import LayerLabError, inference, unpack
 from dlcore.cli import main
 from dlcore.dataset import Dataset, save_dataset
@@ -366,20 +365,36 @@ def test_pickled_objects_in_an_npz_are_never_loaded(sandbox, capsys):
 # --- model files are never loaded -----------------------------------------------------------
 
 
-def test_models_are_loaded_only_from_run_directories():
-    """dlcore has no function that loads a model from a path it is given."""
-    package = Path(dlcore.__file__).parent
-    sources = [*package.glob("*.py"), *(package.parent / "pages").glob("*.py")]
-    risky = re.compile(r"\bload_model\(|\bload_weights\(|pickle\.load|allow_pickle\s*=\s*True|h5py")
-    hits = [
-        (path.name, line.strip())
-        for path in sources
-        for line in path.read_text().splitlines()
-        if risky.search(line)
-    ]
-    assert hits, "the scan found nothing: has the loading code moved?"
-    for name, line in hits:
-        assert "model_file(run_id)" in line or 'path / "model.keras"' in line, (name, line)
+def test_models_are_loaded_only_from_run_directories(
+    keras, tiny_run, sandbox, monkeypatch, capsys, tmp_path_factory
+):
+    """A model is only ever loaded as a run's own file, in Keras's safe mode: a model file put
+    anywhere else is never loaded, whether its path or its folder is given for a run id.
+    (``keras`` and ``tiny_run``, session fixtures, are made before the sandbox watches
+    $TMPDIR: importing Keras and training write there.)"""
+    from pages_support import copy_of_tiny_run
+
+    run = copy_of_tiny_run(tmp_path_factory.getbasetemp())
+    planted = corpus.keras_model(sandbox.corpus)
+    image = corpus.class_folder(sandbox.corpus) / "cat" / "0.png"
+    sandbox.freeze()
+    loads, load_model = [], keras.saving.load_model
+
+    def watched(path, *args, **kwargs):
+        loads.append((Path(path), kwargs.get("safe_mode")))
+        assert Path(path).parent == run, f"a model was loaded from {path}"
+        return load_model(path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.saving, "load_model", watched)
+    for given in (planted, planted.parent, Path("..") / ".." / planted.parent.name):
+        with pytest.raises(RunNotFound):
+            inference.load_run_model(str(given))
+        for argv in (["predict", given, image], ["explain", given, image, "--out", "out"]):
+            assert_refused(capsys, argv, "is not a run id|No run")
+    assert loads == []
+    code, out, _ = cli(capsys, "predict", run.name, image, "--json")
+    assert code == 0 and json.loads(out)[0]["top"]
+    assert loads == [(run / "model.keras", True)]
 
 
 # --- hostile field values -------------------------------------------------------------------

@@ -74,12 +74,31 @@ def test_training_curves_accept_a_wide_keras_history():
     assert spec["hconcat"][0]["encoding"]["color"]["scale"]["domain"] == ["train", "validation"]
 
 
-def test_batch_loss_chart():
-    spec = charts.batch_loss_chart(pd.DataFrame({"step": [1, 2, 3], "loss": [2.0, 1.5, 1.2]}))
-    spec = spec.to_dict()
-    assert spec["mark"]["type"] == "line"
-    assert _encodings(spec)["x"] == ("step", "quantitative")
-    assert _encodings(spec)["y"] == ("loss", "quantitative")
+def test_batch_loss_chart_draws_raw_values_faint_under_the_smoothed_line():
+    frame = pd.DataFrame({"step": [1, 2, 3], "loss": [2.0, 1.5, 1.2], "smoothed": [2, 1.7, 1.4]})
+    raw, smooth = charts.batch_loss_chart(frame).to_dict()["layer"]
+    assert raw["mark"] == {"type": "line", "opacity": 0.3}
+    assert _encodings(raw)["x"] == ("step", "quantitative")
+    assert _encodings(raw)["y"] == ("loss", "quantitative")
+    assert _encodings(smooth)["y"] == ("smoothed", "quantitative")
+    assert smooth["mark"]["type"] == "line" and "opacity" not in smooth["mark"]
+
+
+def test_batch_loss_chart_without_smoothing_draws_one_solid_line():
+    frame = pd.DataFrame({"step": [1, 2, 3], "loss": [2.0, 1.5, 1.2]})
+    (raw,) = charts.batch_loss_chart(frame).to_dict()["layer"]
+    assert raw["mark"] == {"type": "line", "opacity": 1.0}
+
+
+def test_training_curves_mark_the_kept_epoch_in_both_panels():
+    spec = charts.training_curves(_long_metrics(3), kept_epoch=2).to_dict()
+    for panel in spec["hconcat"]:
+        line, rule, label = panel["layer"]
+        assert rule["mark"]["type"] == "rule" and label["mark"]["type"] == "text"
+        values = spec["datasets"][rule["data"]["name"]]
+        assert values == [{"epoch": 2, "label": "kept: epoch 2"}]
+    plain = charts.training_curves(_long_metrics(3)).to_dict()
+    assert all("layer" not in panel for panel in plain["hconcat"])
 
 
 def test_confusion_heatmap_has_counts_and_a_cell_selection():
@@ -87,7 +106,11 @@ def test_confusion_heatmap_has_counts_and_a_cell_selection():
         {"true": ["cat", "cat", "dog", "dog"], "predicted": ["cat", "dog", "cat", "dog"]}
     ).assign(count=[8, 2, 1, 9])
     spec = charts.confusion_heatmap(cm, class_order=["dog", "cat"]).to_dict()
+    assert "title" not in spec  # the page's heading names it, once
+    assert spec["width"] == spec["height"] >= 520  # readable when projected
     rect, text = spec["layer"]
+    assert rect["encoding"]["x"]["axis"]["labelFontSize"] >= 14
+    assert rect["encoding"]["x"]["axis"]["labelAngle"] == 0  # short names read upright
     assert rect["mark"]["type"] == "rect" and text["mark"]["type"] == "text"
     assert _encodings(rect)["x"] == ("predicted", "nominal")
     assert _encodings(rect)["y"] == ("true", "nominal")
@@ -122,21 +145,30 @@ def test_class_counts_chart_groups_splits():
     assert spec["encoding"]["color"]["scale"]["domain"] == ["train", "validation"]
 
 
-def test_pixel_histogram_colours_channels():
+def test_pixel_histogram_draws_each_channel_in_its_own_panel_on_a_linear_scale():
     df = pd.DataFrame(
         {
             "intensity": [0, 128] * 3,
-            "count": [3, 4, 5, 6, 7, 8],
+            "count": [3, 1, 5, 15, 7, 1],
             "channel": ["blue"] * 2 + ["red"] * 2 + ["green"] * 2,
         }
     )
     spec = charts.pixel_histogram(df).to_dict()
-    assert spec["mark"]["type"] == "area"
-    assert _encodings(spec)["x"] == ("intensity", "quantitative")
-    assert _encodings(spec)["y"] == ("count", "quantitative")
-    scale = spec["encoding"]["color"]["scale"]
-    assert scale["domain"] == ["red", "green", "blue"]
-    assert scale["range"][0] == "#d62728"
+    assert spec["facet"]["column"]["field"] == "channel"
+    assert spec["facet"]["column"]["sort"] == ["red", "green", "blue"]
+    inner = spec["spec"]
+    assert inner["mark"]["type"] == "bar"
+    assert _encodings(inner)["x"] == ("intensity", "quantitative")
+    assert _encodings(inner)["y"] == ("share", "quantitative")
+    assert "type" not in inner["encoding"]["y"].get("scale", {})  # linear, no log "0" tick
+    assert inner["encoding"]["y2"] == {"datum": 0}  # bars stand on zero
+    assert inner["encoding"]["y"]["axis"]["format"] == "%"
+    scale = inner["encoding"]["color"]["scale"]
+    assert scale["domain"] == ["red", "green", "blue"] and scale["range"][0] == "#d62728"
+    rows = spec["datasets"][spec["data"]["name"]]
+    shares = {(r["channel"], r["intensity"]): r["share"] for r in rows}
+    assert shares[("red", 0)] == 0.25 and shares[("blue", 0)] == 0.75  # each channel sums to 1
+    assert {r["end"] - r["intensity"] for r in rows} == {128}  # bars span their bin
 
 
 def test_topk_chart_labels_probabilities_as_percent():
@@ -171,13 +203,21 @@ def test_runs_overlay_colours_runs_per_metric(with_split):
     )
     if with_split:
         df["split"] = "validation"
+    df = pd.concat([df, df.assign(metric="loss", value=[1.0, 0.8, 0.9, 0.7])])
     spec = charts.runs_overlay(df).to_dict()
-    assert spec["facet"]["column"]["field"] == "metric"
-    inner = spec["spec"]
+    accuracy, loss = spec["hconcat"]  # accuracy first, in percent as on every page
+    assert accuracy["encoding"]["y"]["axis"]["format"] == "%"
+    assert accuracy["title"] == "Accuracy" and loss["title"] == "Loss"
+    inner = loss
     assert inner["mark"]["type"] == "line"
     assert _encodings(inner)["color"] == ("run", "nominal")
+    assert inner["encoding"]["color"]["scale"]["scheme"] == "tableau10"  # distinct hues
     assert _encodings(inner)["x"] == ("epoch", "quantitative")
     assert ("strokeDash" in inner["encoding"]) is with_split
+    if with_split:  # validation solid, training dashed, as the legend says
+        dash = inner["encoding"]["strokeDash"]
+        assert dash["title"] == "Images" and dash["scale"]["domain"] == ["validation"]
+        assert dash["scale"]["range"] == [[1, 0]]
 
 
 def test_names_people_chose_are_drawn_as_plain_text():

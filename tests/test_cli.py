@@ -49,7 +49,7 @@ def test_import_npz_then_list(tmp_path, capsys):
     assert {"digits", "mnist-sample", "shapes", "mnist", "cifar10"} <= set(names)
 
 
-def test_train_json_evaluate_and_predict(tmp_path, capsys):
+def test_train_json_evaluate_and_predict(tmp_path, capsys, jobs_train_here):
     argv = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "3"]
     argv += ["--batch-size", "16", "--json"]
     assert main(argv) == 0
@@ -105,35 +105,40 @@ def test_a_command_that_fails_before_loading_a_model_prints_only_its_message(lay
         assert result.stderr.startswith(f"dlcore: Run {run_id}"), result.stderr
 
 
-def test_train_detach_then_wait_and_jobs(capsys):
+def test_train_detach_then_wait_and_jobs(capsys, monkeypatch):
     """--detach prints the run id at once; `wait` prints the final records; `jobs --json`
-    lists status, owner, label and queue position."""
+    lists status, owner, label and queue position. The job waits in a paused queue until
+    `wait` is called, then trains in this process (``train_queued_here``, no scheduler)."""
+    from training_support import train_queued_here
+
     from dlcore import jobs
     from dlcore.attendees import attendee_id
 
+    monkeypatch.setattr(jobs, "ensure_scheduler", train_queued_here)
+    jobs.pause_queue()
     owner = attendee_id("d" * 32)
     argv = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--detach"]
-    try:
-        assert main([*argv, "--json", "--owner", owner, "--label", "dora"]) == 0
-        out = capsys.readouterr().out.strip().splitlines()
-        assert len(out) == 1
-        run_id = json.loads(out[0])["run_id"]
-        assert main(["jobs", "--json"]) == 0
-        (row,) = json.loads(capsys.readouterr().out)
-        assert row["run_id"] == run_id and row["owner"] == owner and row["owner_label"] == "dora"
-        assert {"status", "queue_position"} <= set(row)
-        assert main(["wait", run_id, "--json", "--timeout", "180"]) == 0
-        (final,) = json.loads(capsys.readouterr().out)
-        assert final["run_id"] == run_id and final["status"] == "completed"
-        assert 0.0 <= final["val_accuracy"] <= 1.0 and final["val_loss"] > 0.0
-        assert main(["train", *argv[1:]]) == 0  # without --json: the id alone
-        second = capsys.readouterr().out.strip()
-        assert jobs.status(second)["run_id"] == second
-        assert main(["wait", second, run_id, "--timeout", "180"]) == 0
-        lines = capsys.readouterr().out.strip().splitlines()
-        assert [line.split(":")[0] for line in lines] == [second, run_id]
-    finally:
-        jobs.stop_scheduler()
+    assert main([*argv, "--json", "--owner", owner, "--label", "dora"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    run_id = json.loads(out[0])["run_id"]
+    assert main(["jobs", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["run_id"] == run_id and row["owner"] == owner and row["owner_label"] == "dora"
+    assert (row["status"], row["queue_position"]) == ("queued", 1)
+    jobs.resume_queue()
+    train_queued_here()
+    assert main(["wait", run_id, "--json", "--timeout", "180"]) == 0
+    (final,) = json.loads(capsys.readouterr().out)
+    assert final["run_id"] == run_id and final["status"] == "completed"
+    assert final["val_accuracy"] == jobs.status(run_id)["val_accuracy"] > 0.15  # chance: 0.1
+    assert final["val_loss"] > 0.0
+    assert main(["train", *argv[1:]]) == 0  # without --json: the id alone
+    second = capsys.readouterr().out.strip()
+    assert jobs.status(second)["run_id"] == second
+    assert main(["wait", second, run_id, "--timeout", "180"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [second, run_id]
 
 
 def test_wait_exits_1_unless_every_run_completed(capsys):

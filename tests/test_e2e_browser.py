@@ -16,11 +16,16 @@ from browser_support import (
 )
 from PIL import Image
 
+from dlcore import jobs
+from pages import navigation
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
 
 
-def open_step(page, label: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
+def open_step(page, name: str) -> None:
+    """Open ``pages/<name>.py`` through its link in the sidebar's navigation."""
+    title = next(info.title for info in navigation.ALL if info.path == f"pages/{name}.py")
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
     wait_for_app(page)
 
 
@@ -61,34 +66,36 @@ def test_workshop_path(tmp_path, monkeypatch):
         page.get_by_test_id("stSidebar").get_by_text("Ada").wait_for()
         shot(page, folder, "1-start")
 
-        open_step(page, "1 · Data")
+        open_step(page, "data")
         choose(page, "Dataset", "MNIST sample")
         page.get_by_role("button", name="Use this dataset").click()
         page.get_by_test_id("stSidebar").get_by_text("mnist-sample").wait_for()
         shot(page, folder, "2-data")
 
-        open_step(page, "2 · Explore")
+        open_step(page, "explore")
         page.get_by_test_id("stImage").first.wait_for()
         shot(page, folder, "3-explore")
 
-        open_step(page, "3 · Model")
+        open_step(page, "model")
         page.get_by_text("431,080").first.wait_for()  # LeNet on 28x28x1: its parameter count
         shot(page, folder, "4-model")
 
-        open_step(page, "4 · Train")
+        open_step(page, "train")
         epochs = page.get_by_role("slider", name="Epochs")
         epochs.focus()
         epochs.press("Home")  # one epoch
         wait_for_app(page)
+        jobs.pause_queue()  # the job waits until the test lets it go: the page must follow it
         page.get_by_role("button", name="Start training").click()
         run_id = re.search(r"run=([\w-]+)", _wait_url(page)).group(1)
-        # the live curve appears while the job is still running
+        page.get_by_text("the instructor has paused the queue").wait_for()
+        assert jobs.status(run_id)["status"] == "queued"
+        jobs.resume_queue()
+        # with no click and no reload, the page follows the job: its live curve, then its end
         page.locator("[data-testid=stVegaLiteChart]:visible").first.wait_for(timeout=120_000)
-        live_status = page.get_by_text(re.compile(r"\b(running|completed)\b")).first.inner_text()
         shot(page, folder, "5-train-live")
         page.get_by_text("completed").first.wait_for(timeout=240_000)
         shot(page, folder, "5-train-done")
-        assert "running" in live_status or "completed" in live_status
 
         # a reload reattaches through the URL
         page.reload()
@@ -96,7 +103,7 @@ def test_workshop_path(tmp_path, monkeypatch):
         page.get_by_text(f"Run {run_id}").wait_for()
         page.get_by_test_id("stSidebar").get_by_text("Ada").wait_for()  # still who you are
 
-        open_step(page, "5 · Evaluate")
+        open_step(page, "evaluate")
         page.get_by_text("Confusion matrix", exact=False).first.wait_for()
         page.locator("[data-testid=stVegaLiteChart]:visible").first.wait_for()
         page.get_by_text(re.compile("Mistakes|misclassified", re.I)).first.wait_for()
@@ -108,7 +115,7 @@ def test_workshop_path(tmp_path, monkeypatch):
         page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
         shot(page, folder, "6a-evaluate-heat")
 
-        open_step(page, "5b · Inside")
+        open_step(page, "inside")
         page.get_by_text("Where the network looked", exact=False).first.wait_for(timeout=120_000)
         page.get_by_text(re.compile(r"conv1_1 · 24×24×20")).first.wait_for()  # the layer table's
         shot(page, folder, "6b-inside-image")
@@ -128,7 +135,7 @@ def test_workshop_path(tmp_path, monkeypatch):
         Image.fromarray(dataset.x_test[five][..., 0]).save(digit)
         photo = tmp_path / "five-on-paper.jpg"
         digit_photo_of(dataset.x_test[five][..., 0]).save(photo, quality=90)
-        open_step(page, "6 · Classify")
+        open_step(page, "classify")
         page.locator("input[type=file]").first.set_input_files([str(digit), str(photo)])
         page.get_by_text("As the network sees it").nth(1).wait_for(timeout=120_000)
         page.get_by_test_id("stVegaLiteChart").nth(1).wait_for()  # the top-k probabilities
@@ -138,7 +145,7 @@ def test_workshop_path(tmp_path, monkeypatch):
         shot(page, folder, "7-classify")
         assert [v[:3] for v in verdicts] == ["5 ·", "5 ·"], verdicts
 
-        open_step(page, "7 · Experiments")
+        open_step(page, "experiments")
         page.get_by_test_id("stDataFrame").first.wait_for()
         shot(page, folder, "8-experiments")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -64,7 +63,7 @@ def test_colour_filters_and_a_deeper_layer_as_a_grid_per_input_channel():
         filter_images(model, "pool1")
 
 
-def test_feature_maps_follow_the_layer_table():
+def test_feature_maps_follow_the_layer_table(keras):
     for name, shape in (("lenet", (28, 28, 1)), ("vgg-bn", (32, 32, 3))):
         spec = preset_model(name)
         model = build_model(spec, shape, 10)
@@ -113,7 +112,7 @@ def _squares(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return images, labels, corners
 
 
-def test_grad_cam_peaks_inside_the_square_that_decides_the_class():
+def test_grad_cam_peaks_inside_the_square_that_decides_the_class(keras):
     keras.utils.set_random_seed(0)
     x_train, y_train, _ = _squares(800, seed=0)
     x_test, y_test, corners = _squares(60, seed=1)
@@ -132,7 +131,7 @@ def test_grad_cam_peaks_inside_the_square_that_decides_the_class():
     assert picture.shape == (SIDE, SIDE, 3) and picture.dtype == np.uint8
 
 
-def test_saliency_without_convolutions_is_the_score_gradient():
+def test_saliency_without_convolutions_is_the_score_gradient(keras):
     # Flatten then softmax: the class-c score is W[:, c] . x / 255 + b, so its gradient per
     # pixel is W[:, c] / 255 and the saliency map is |W[:, c]| scaled to a maximum of 1.
     model = build_model(ModelSpec(preset="mlp"), (6, 5, 1), 3)

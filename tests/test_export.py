@@ -30,7 +30,6 @@ from dlcore.spec import (
     preset_model,
 )
 
-keras = pytest.importorskip("keras")
 ROOT = Path(__file__).resolve().parents[1]
 LEARNING = Experiment(
     data=DataSpec(dataset="digits", max_train_images=600),

@@ -1,4 +1,4 @@
-"""Image decoding and preparation: modes, EXIF, bombs, resize modes, digit photos."""
+"""Image decoding and preparation: modes, EXIF, bombs, resize modes (digit photos elsewhere)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from dlcore import LayerLabError
 from dlcore.images import (
     ImageError,
     PrepSettings,
-    digit_photo,
     open_image,
     prepare_image,
     resize_image,
@@ -219,44 +218,6 @@ def test_prepare_image_from_path(tmp_path):
     bands().save(path)
     assert prepare_image(path, PrepSettings()).shape == (32, 32, 3)
     assert prepare_image(str(path), PrepSettings("grayscale", 8, 8)).shape == (8, 8, 1)
-
-
-def digit_on_paper(offset: tuple[int, int], shadow: bool = False) -> Image.Image:
-    """A dark handwritten-like "7" off centre on light, noisy, unevenly lit paper."""
-    rng = np.random.default_rng(3)
-    paper = 190 + rng.normal(0, 10, (300, 400)) + np.linspace(0, 30, 400)[None, :]
-    if shadow:
-        paper[:, :200] -= 90  # a hand's shadow over the left half of the page
-    img = Image.fromarray(paper.clip(0, 255).astype(np.uint8)).convert("RGB")
-    x, y = offset
-    draw = ImageDraw.Draw(img)
-    draw.line([(x, y), (x + 70, y), (x + 25, y + 120)], fill=(40, 35, 60), width=10)
-    return img
-
-
-@pytest.mark.parametrize(
-    ("offset", "shadow"), [((40, 30), False), ((280, 150), False), ((240, 60), True)]
-)
-def test_digit_photo_looks_like_mnist(offset, shadow):
-    out = digit_photo(encode(digit_on_paper(offset, shadow), "JPEG"))
-    assert out.shape == (28, 28, 1) and out.dtype == np.uint8
-    pixels = out[..., 0].astype(float)
-    assert pixels.max() > 200  # bright ink
-    frame = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    assert frame.max() == 0 and (pixels == 0).mean() > 0.6  # black background
-    rows, cols = np.indices(pixels.shape)
-    centre = ((rows * pixels).sum() / pixels.sum(), (cols * pixels).sum() / pixels.sum())
-    assert abs(centre[0] - 13.5) <= 2 and abs(centre[1] - 13.5) <= 2
-    ink_rows = np.flatnonzero(pixels.max(axis=1) > 30)
-    ink_cols = np.flatnonzero(pixels.max(axis=0) > 30)
-    assert 18 <= ink_rows[-1] - ink_rows[0] + 1 <= 21  # the long side fitted to 20 pixels
-    assert 8 <= ink_cols[-1] - ink_cols[0] + 1 <= 21  # the 7's bar, not the shadow's edge
-
-
-def test_digit_photo_other_size_and_blank_page():
-    assert digit_photo(digit_on_paper((100, 100)), width=32, height=32).shape == (32, 32, 1)
-    with pytest.raises(ImageError, match="no digit"):
-        digit_photo(Image.new("L", (100, 100), 200))
 
 
 # --- issue 7: decoding memory ------------------------------------------------------------------

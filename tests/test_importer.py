@@ -15,7 +15,7 @@ from PIL import Image
 from dlcore import LayerLabError, unpack
 from dlcore.dataset import Dataset, save_dataset
 from dlcore.images import PrepSettings
-from dlcore.importer import import_files, import_folder, import_zip
+from dlcore.importer import DatasetExists, import_files, import_folder, import_zip
 from dlcore.npz_import import import_npz
 from dlcore.storage import scratch_dir
 
@@ -135,7 +135,9 @@ def test_max_per_class_is_deterministic(tmp_path):
             files[f"{label}/{i}.png"] = png((i * 20, 0, 0) if label == "cat" else (0, i * 20, 0))
     write_tree(root, files)
     first = import_folder(root, "capped", PrepSettings("color", 8, 8), max_per_class=4, seed=3)
-    again = import_folder(root, "capped", PrepSettings("color", 8, 8), max_per_class=4, seed=3)
+    again = import_folder(
+        root, "capped", PrepSettings("color", 8, 8), max_per_class=4, seed=3, replace=True
+    )
     assert sum(first.counts()["train"].values()) + len(first.y_val) == 8
     np.testing.assert_array_equal(first.x_train, again.x_train)
 
@@ -147,9 +149,11 @@ def test_limits_and_names_are_enforced(tmp_path, monkeypatch):
     with pytest.raises(LayerLabError, match="cannot be used"):
         import_folder(root, "../evil", GREY16)
     import_folder(root, "mine", GREY16, owner="ann")
-    import_folder(root, "mine", GREY16, owner="ann")  # re-importing your own set is fine
+    with pytest.raises(DatasetExists, match="already have a dataset named 'mine'"):
+        import_folder(root, "mine", GREY16, owner="ann")  # replaced only when asked to
+    import_folder(root, "mine", GREY16, owner="ann", replace=True)  # your own set: fine
     with pytest.raises(LayerLabError, match="already exists"):
-        import_folder(root, "mine", GREY16, owner="bob")
+        import_folder(root, "mine", GREY16, owner="bob", replace=True)
     monkeypatch.setenv("LAYERLAB_MAX_IMAGES_PER_DATASET", "5")
     with pytest.raises(LayerLabError, match="8 images is more"):
         import_folder(root, "big", GREY16)
@@ -508,3 +512,20 @@ def test_the_disk_check_counts_what_a_zip_unpacks_to(monkeypatch):
     check_budget(10, (8, 8, 1), limits)
     with pytest.raises(LayerLabError, match="over the limit of 0.01 GB"):
         check_budget(10, (8, 8, 1), limits, unpacked_bytes=20_000_000)
+
+
+def test_an_import_reads_the_limits_once_not_once_per_image(tmp_path, monkeypatch):
+    """Reading limits.toml per image was a third of the time of a 28x28 PNG (issue 11): the
+    decode threads see the limits pinned at the start of the import."""
+    from dlcore import limits
+
+    root = write_tree(tmp_path / "pets", tree_files({"cat": 20, "dog": 20}))
+    reads = []
+    original = limits._read_limits_file
+    monkeypatch.setattr(limits, "_read_limits_file", lambda: reads.append(1) or original())
+    data = import_folder(root, "pets", GREY16)
+    assert data.manifest["num_images"] == 40
+    assert 0 < len(reads) < 10  # the checks before decoding, then one read for all 40 images
+    reads.clear()
+    limits.load_limits()
+    assert reads == [1]  # outside an import, every call reads the file again

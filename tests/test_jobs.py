@@ -1,7 +1,14 @@
-"""Training jobs as real OS processes: they train, log, checkpoint, cancel, die and queue."""
+"""Training jobs: what they log, keep, cancel and refuse; and, in real OS processes, what only
+processes can show: a job outlives the server that started it, SIGKILL reads as interrupted,
+the queue starts jobs in its fair order, a waiting job has no process, an idle scheduler exits.
+
+A job that needs no process boundary trains in this process (``train_now``). The process tests
+share one data directory (``served``) and so one scheduler: Keras is imported once for them
+all, and each of their jobs is a fork of that warm scheduler, as on a real server."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -13,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_support import train_now
 
 from dlcore import LayerLabError, jobs
 from dlcore.builtin import PrivateDataset
@@ -25,13 +33,17 @@ from dlcore.spec import ConvBlock, DataSpec, DenseLayer, Experiment, ModelSpec, 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tiny(epochs: int = 2, owner: str = "ada", **training) -> Experiment:
+def tiny(epochs: int = 2, owner: str = "ada", images: int = 0, **training) -> Experiment:
+    """A small network on the 8x8 digits; ``images``: train on that many only (0: all)."""
     model = ModelSpec(
         preset="custom", conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(16),)
     )
     settings = {"epochs": epochs, "batch_size": 32, **training}
     return Experiment(
-        data=DataSpec(dataset="digits"), model=model, training=TrainSpec(**settings), owner=owner
+        data=DataSpec(dataset="digits", max_train_images=images),
+        model=model,
+        training=TrainSpec(**settings),
+        owner=owner,
     )
 
 
@@ -42,9 +54,96 @@ def wait_until(predicate, timeout: float = 120.0) -> None:
         time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def data_home(home: Path):
+    before = os.environ.get("LAYERLAB_HOME")
+    os.environ["LAYERLAB_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("LAYERLAB_HOME", None)
+        else:
+            os.environ["LAYERLAB_HOME"] = before
+
+
+STAND_IN_SERVER = textwrap.dedent(
+    """
+    import signal, sys, time
+    from dlcore import jobs
+    from dlcore.spec import Experiment
+
+    # Ctrl+C stops it, as it stops Streamlit's server, even where the tests were started with
+    # SIGINT ignored (a background job of a shell): the scheduler must survive it on its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    print(jobs.submit(Experiment.from_json(sys.argv[1])), flush=True)
+    time.sleep(300)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A data directory whose scheduler a stand-in for the Streamlit server started by
+    submitting a job; then the server's whole process group got Ctrl+C (SIGINT), as when the
+    server is stopped in its terminal. Yields (home, the job's final status, the server's exit
+    code, the server's pid). The other process tests queue their jobs here too."""
+    home = tmp_path_factory.mktemp("served")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAYERLAB_MAX_")}
+    env["LAYERLAB_HOME"] = str(home)
+    env["LAYERLAB_SCHEDULER_IDLE_S"] = "900"  # waits for the tests that share it; stopped after
+    process = subprocess.Popen(
+        [sys.executable, "-c", STAND_IN_SERVER, tiny(epochs=1).to_json()],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, like a server started in a terminal
+    )
+    run_id = process.stdout.readline().strip()
+    os.killpg(process.pid, signal.SIGINT)
+    code = process.wait(timeout=30)
+    process.stdout.close()
+    assert run_id, "the stand-in server printed no run id"
+    with data_home(home):
+        final = jobs.wait(run_id, timeout=180)
+    yield home, final, code, process.pid
+    with data_home(home):
+        jobs.stop_scheduler()
+
+
+@pytest.fixture
+def on_served(served, monkeypatch):
+    """This test works in the served data directory (its scheduler is warm); ``limits.toml``
+    written there and a paused queue last only for the test."""
+    home = served[0]
+    monkeypatch.setenv("LAYERLAB_HOME", str(home))
+    yield home
+    (home / "limits.toml").unlink(missing_ok=True)
+    if (home / "queue" / "paused").exists():
+        jobs.resume_queue()
+
+
+def test_job_outlives_the_web_server_that_started_it(served):
+    _home, final, server_exit, server_pid = served
+    assert server_exit != 0  # the "server" is gone
+    assert final["status"] == "completed", final
+    assert final["pid"] != server_pid
+
+
+def test_same_spec_gives_same_result_in_any_process(served):
+    """The same experiment, trained here, logs exactly the loss its worker process logged
+    (the owner is no part of the result)."""
+    here = train_now(tiny(epochs=1, owner="b"))
+    with data_home(served[0]):
+        there = jobs.read_metrics(served[1]["run_id"])
+    loss = [m.query("kind == 'epoch'")["loss"].iloc[0] for m in (jobs.read_metrics(here), there)]
+    assert loss[0] == loss[1]
+
+
 def test_job_trains_logs_and_evaluates():
-    run_id = jobs.submit(tiny(epochs=3))
-    final = jobs.wait(run_id, timeout=180)
+    run_id = train_now(tiny(epochs=3))
+    final = jobs.status(run_id)
     assert final["status"] == "completed", final
     assert final["device"] == "CPU" and final["owner"] == "ada"
     path = run_path(run_id)
@@ -63,33 +162,24 @@ def test_job_trains_logs_and_evaluates():
     assert not list(path.glob("*.tmp*")), "no temporary files left behind"
 
 
-def test_same_spec_gives_same_result():
-    first = jobs.submit(tiny(epochs=1, owner="a"))
-    jobs.wait(first, timeout=180)
-    second = jobs.submit(tiny(epochs=1, owner="b"))
-    jobs.wait(second, timeout=180)
-    loss = [jobs.read_metrics(r).query("kind == 'epoch'")["loss"].iloc[0] for r in (first, second)]
-    assert loss[0] == loss[1]
-
-
-def test_cancel_keeps_best_weights_and_only_owner_may_cancel():
-    run_id = jobs.submit(tiny(epochs=100), owner_label="Ada L.")
+def test_cancel_keeps_best_weights_and_only_owner_may_cancel(on_served):
+    run_id = jobs.submit(tiny(epochs=100, owner="c-ada"), owner_label="Ada L.")
     wait_until(lambda: jobs.status(run_id).get("best_epoch"))
     with pytest.raises(jobs.PermissionDenied, match="belongs to Ada L.") as refused:
         jobs.cancel(run_id, actor="mallory")
-    assert "'ada'" not in str(refused.value)  # the label is shown, never the owner id
-    jobs.cancel(run_id, actor="ada")
+    assert "'c-ada'" not in str(refused.value)  # the label is shown, never the owner id
+    jobs.cancel(run_id, actor="c-ada")
     final = jobs.wait(run_id, timeout=60)
     assert final["status"] == "cancelled"
     assert "best weights" in final["message"]
     assert (run_path(run_id) / "model.keras").is_file()
     assert evaluate_run(run_id)["val"]["num_images"] > 0
-    jobs.delete(run_id, actor="ada")
+    jobs.delete(run_id, actor="c-ada")
     assert run_id not in [r["run_id"] for r in jobs.list_runs()]
 
 
-def test_killed_worker_reads_interrupted_and_checkpoint_is_usable():
-    run_id = jobs.submit(tiny(epochs=100))
+def test_killed_worker_reads_interrupted_and_checkpoint_is_usable(on_served):
+    run_id = jobs.submit(tiny(epochs=100, owner="k-ada"))
     wait_until(lambda: jobs.status(run_id).get("best_epoch"))
     os.kill(jobs.status(run_id)["pid"], signal.SIGKILL)
     wait_until(lambda: jobs.status(run_id)["status"] != "running", timeout=10)
@@ -97,15 +187,14 @@ def test_killed_worker_reads_interrupted_and_checkpoint_is_usable():
     assert evaluate_run(run_id)["val"]["accuracy"] > 0.2  # the best checkpoint has learned
 
 
-def test_queue_is_round_robin_across_attendees(monkeypatch):
+def test_queue_is_round_robin_across_attendees(on_served):
     """One slot; ada submits three jobs before bob and cy submit theirs: every attendee's
     first job starts before anyone's second, and the order is visible while they wait."""
-    monkeypatch.setenv("LAYERLAB_MAX_CONCURRENT_JOBS", "1")
-    monkeypatch.setenv("LAYERLAB_MAX_JOBS_PER_OWNER", "5")
+    (on_served / "limits.toml").write_text("max_concurrent_jobs = 1\nmax_jobs_per_owner = 5\n")
     jobs.pause_queue()
-    ada = [jobs.submit(tiny(epochs=1, owner="a-ada")) for _ in range(3)]
-    bob = jobs.submit(tiny(epochs=1, owner="a-bob"))
-    cy = [jobs.submit(tiny(epochs=1, owner="a-cy")) for _ in range(2)]
+    ada = [jobs.submit(tiny(epochs=1, owner="q-ada", images=64)) for _ in range(3)]
+    bob = jobs.submit(tiny(epochs=1, owner="q-bob", images=64))
+    cy = [jobs.submit(tiny(epochs=1, owner="q-cy", images=64)) for _ in range(2)]
     expected = [ada[0], bob, cy[0], ada[1], cy[1], ada[2]]
     assert jobs.queue_order() == expected
     time.sleep(1.0)  # paused: nothing starts
@@ -120,15 +209,15 @@ def test_queue_is_round_robin_across_attendees(monkeypatch):
     assert started == sorted(started)
 
 
-def test_a_queued_job_waits_without_a_process_and_cancels_at_once(monkeypatch):
-    monkeypatch.setenv("LAYERLAB_MAX_CONCURRENT_JOBS", "1")
-    first = jobs.submit(tiny(epochs=30, owner="a-ada"))
-    second = jobs.submit(tiny(epochs=1, owner="a-bob"))
+def test_a_queued_job_waits_without_a_process_and_cancels_at_once(on_served):
+    (on_served / "limits.toml").write_text("max_concurrent_jobs = 1\n")
+    first = jobs.submit(tiny(epochs=30, owner="w-ada"))
+    second = jobs.submit(tiny(epochs=1, owner="w-bob"))
     wait_until(lambda: jobs.status(first)["status"] == "running")
     waiting = jobs.status(second)
     assert (waiting["status"], waiting["phase"], waiting["ahead"]) == ("queued", "queued", 0)
     assert waiting["pid"] is None and not (run_path(second) / "worker.json").exists()
-    assert jobs.cancel(second, actor="a-bob")["status"] == "cancelled"
+    assert jobs.cancel(second, actor="w-bob")["status"] == "cancelled"
     assert jobs.cancel(first)["status"] in ("running", "cancelled")
     assert jobs.wait(first, timeout=120)["status"] == "cancelled"
     assert jobs.status(second)["started"] is None  # it never started
@@ -153,35 +242,6 @@ def test_limits_refuse_before_anything_starts():
     with pytest.raises(LayerLabError, match="No dataset named"):
         jobs.submit(Experiment(data=DataSpec(dataset="nope")))
     assert jobs.list_runs() == []
-
-
-def test_job_outlives_the_web_server_that_started_it():
-    """A stand-in for the Streamlit server submits a job, then its whole process group gets
-    Ctrl+C (SIGINT), as when the server is stopped in its terminal: the job trains on."""
-    server = textwrap.dedent(
-        """
-        import sys, time
-        from dlcore import jobs
-        from dlcore.spec import Experiment
-
-        print(jobs.submit(Experiment.from_json(sys.argv[1])), flush=True)
-        time.sleep(300)
-        """
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", server, tiny(epochs=1).to_json()],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, like a server started in a terminal
-    )
-    run_id = process.stdout.readline().strip()
-    os.killpg(process.pid, signal.SIGINT)
-    assert process.wait(timeout=30) != 0  # the "server" is gone
-    process.stdout.close()
-    final = jobs.wait(run_id, timeout=120)
-    assert final["status"] == "completed", final
-    assert final["pid"] != process.pid
 
 
 def test_an_attendee_cannot_train_on_another_attendees_dataset():
@@ -266,9 +326,9 @@ def test_an_idle_scheduler_exits_and_the_next_submit_starts_another(monkeypatch)
     first = executor.read_state()["pid"]
     wait_until(lambda: not executor.poke(), timeout=60)  # idle: gone, its FIFO closed
     assert executor.read_state() == {}
-    run_id = jobs.submit(tiny(epochs=1))
-    final = jobs.wait(run_id, timeout=120)  # only a new scheduler can have started it
-    assert final["status"] == "completed" and final["pid"] != first
+    jobs.submit(tiny(epochs=1, images=64))
+    # A new scheduler takes the job (that a scheduler trains its jobs is the tests above).
+    wait_until(lambda: executor.read_state().get("pid") not in (None, first), timeout=60)
 
 
 def test_only_the_owner_or_the_instructor_may_comment_a_run():

@@ -2,7 +2,8 @@
 no more jobs train at once than the scheduler allows (``fairqueue.cpu_slots()`` on a CPU
 machine), and the jobs start in the fair queue's order, which with one job per attendee is the
 order they were submitted. bench/load_sessions.py drives the same scenario and prints the
-figures."""
+figures. Marked ``load``: it takes minutes, so the default run leaves it out and .ci/run runs it
+(``python -m pytest -m load`` runs it alone)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import load_sessions as load  # noqa: E402
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(540)]
+pytestmark = [pytest.mark.e2e, pytest.mark.load, pytest.mark.timeout(540)]
 
 # Runs the scheduler starts in one dispatch (a fork each, in fair order) start this close
 # together; between them the order is not asserted.

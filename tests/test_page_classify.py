@@ -1,5 +1,6 @@
 """The Classify page: uploads are prepared like the training images and classified; a bad file
-gets a warning naming it while the others are still classified."""
+gets a warning naming it while the others are still classified; the limits are said before the
+upload; results come as a grid, with right and wrong counted when names say the class."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import io
 import numpy as np
 from pages_support import OWNER, open_page, texts
 from PIL import Image
+
+from pages.classify_views import GRID_COLUMNS
 
 
 def png(side: int = 64, mode: str = "RGB") -> bytes:
@@ -55,23 +58,69 @@ def test_classifies_uploads_and_warns_about_a_corrupt_one(run_id):
     assert "%" in texts(at)
 
 
-def test_digit_photo_mode(run_id):
+def shown_results(at) -> list:
+    """(name, preview, prediction) of each classified image, as the page keeps them."""
+    return at.session_state["_classify_results"][1]
+
+
+def test_digit_photo_mode_shows_the_network_an_mnist_like_digit(run_id):
     at = open_page("classify", attendee=OWNER)
     at.checkbox[0].check()
     at.file_uploader[0].set_value(("digit.png", png(), "image/png"))
     at.run()
     assert not at.exception and not at.warning
     assert len(at.get("vega_lite_chart")) == 1
+    ((_, _, prediction),) = shown_results(at)
+    seen = prediction.image[..., 0].astype(int)  # the dark bar on white paper, as it is seen:
+    assert seen.shape == (8, 8) and seen[:, 3:5].max() > 100  # a bright upright stroke ...
+    assert seen[:, [0, 1, 6, 7]].max() == 0  # ... on black, centred (MNIST's look)
 
 
-def test_upload_limits_are_said_before_and_enforced(run_id, monkeypatch):
-    monkeypatch.setenv("LAYERLAB_MAX_CLASSIFY_FILES", "1")
+def test_upload_limits_are_said_before_and_the_rest_left_out(run_id, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_MAX_CLASSIFY_FILES", "2")
     at = open_page("classify", attendee=OWNER)
-    assert "at most 1 images" in at.file_uploader[0].help
-    at.file_uploader[0].set_value([("a.png", png(), "image/png"), ("b.png", png(), "image/png")])
+    assert "Up to **2 images**" in texts(at)  # before any upload
+    files = [(f"{name}.png", png(), "image/png") for name in ("a", "b", "c")]
+    at.file_uploader[0].set_value(files)
     at.run()
-    assert not at.exception and "upload at most 1 images" in at.error[0].value
-    assert not at.get("vega_lite_chart")
+    assert not at.exception and not at.error
+    assert "3 images chosen: the first 2 are classified" in at.warning[0].value
+    assert "other 1 next" in at.warning[0].value
+    assert [name for name, _, _ in shown_results(at)] == ["a.png", "b.png"]
+
+
+def test_results_in_a_grid_with_right_and_wrong_counted_from_names(run_id):
+    at = open_page("classify", attendee=OWNER)
+    names = ["1_first.png", "1.second.png", "7_third.png", "IMG_2041.png", "3-fifth.png"]
+    at.file_uploader[0].set_value([(name, png(), "image/png") for name in names])
+    at.run()
+    assert not at.exception and not at.error
+    guesses = [prediction.label for _, _, prediction in shown_results(at)]
+    right = sum(guess == truth for guess, truth in zip(guesses, "1173", strict=False))
+    assert at.subheader[0].value == f"{right} of 4 right"
+    assert "The other 1 have no class in their name" in texts(at)
+    marks = [m.value for m in at.markdown if "right" in m.value or "wrong" in m.value]
+    assert sum(":green[right]" in m for m in marks) == right
+    assert sum(":red[**wrong**" in m for m in marks) == 4 - right
+    assert len(at.columns) >= GRID_COLUMNS  # cards side by side, not one per row
+    if right < 4:  # the tiny network is bad: it has wrong ones to single out
+        at.toggle(key="classify_only_wrong").set_value(True).run()
+        assert len(at.get("vega_lite_chart")) == 4 - right
+
+
+def test_folder_upload_reads_the_class_from_the_folder(run_id):
+    at = open_page("classify", attendee=OWNER)
+    at.radio(key="classify_source").set_value("A folder of photos").run()
+    assert at.file_uploader[0].label == "Folder to classify"
+    folder = [("mine/4/b.png", png(), "image/png"), ("mine/2/a.png", png(), "image/png"),
+              ("mine/.hidden/c.png", png(), "image/png")]  # fmt: skip
+    at.file_uploader[0].set_value(folder)
+    at.run()
+    assert not at.exception and not at.error and not at.warning
+    shown = shown_results(at)
+    assert [name for name, _, _ in shown] == ["mine/2/a.png", "mine/4/b.png"]  # sorted, no hidden
+    right = sum(p.label == truth for (_, _, p), truth in zip(shown, "24", strict=True))
+    assert at.subheader[0].value == f"{right} of 2 right"
 
 
 def test_heat_map_of_each_classified_image_on_request(run_id):

@@ -48,12 +48,15 @@ def _texts(elements) -> str:
     return " ".join(str(element.value) for element in elements)
 
 
-def test_data_page_lists_builtins_with_status():
+def test_data_page_lists_builtins_with_status_and_starts_on_the_mnist_sample():
     at = _data_page()
     assert not at.exception
-    table = at.dataframe[0].value
-    assert {"Dataset", "Classes", "Image shape", "Status"} <= set(table.columns)
+    table = at.table[0].value
+    assert {"Classes", "Image shape", "Status", "About"} <= set(table.columns)
     assert "works offline" in set(table["Status"]) and "needs download" in set(table["Status"])
+    about = table.loc["MNIST", "About"]
+    assert about.endswith("the DIGITS and Keras lessons.")  # whole, never cut off
+    assert at.selectbox(key="_data_pick").value == "mnist-sample"  # as the README says
 
 
 def test_choosing_digits_sets_the_dataset_and_shows_the_report():
@@ -63,9 +66,12 @@ def test_choosing_digits_sets_the_dataset_and_shows_the_report():
     assert not at.exception and not at.error
     assert at.session_state["dataset"] == "digits"
     assert "Current dataset" in _texts(at.subheader)
-    counts = at.dataframe[-1].value
+    counts = at.dataframe[0].value
     assert list(counts.columns) == ["train", "validation", "test"]
     assert counts.loc["total"].sum() == 1797
+    totals = counts.loc["total"]
+    summary = f"**1,797 images**: {totals['train']:,} training · {totals['validation']:,} valid"
+    assert summary in _texts(at.caption)  # the totals above the fold, not only in the table
 
 
 def test_a_download_that_cannot_happen_shows_a_clear_error(monkeypatch):
@@ -95,10 +101,11 @@ def test_zip_upload_imports_and_reports_skipped_files():
     at.button(key="_data_go").click().run()
     assert not at.exception and not at.error
     assert at.session_state["dataset"] == "my-pets"
-    assert "skipped" in _texts(at.warning)
-    skipped = at.dataframe[-1].value
+    assert "Imported 12 images, 1 file(s) skipped" in _texts(at.success)
+    assert "1 file(s) were skipped" in [expander.label for expander in at.expander]
+    skipped = at.dataframe[1].value
     assert any("broken.png" in name for name in skipped["file"])
-    counts = at.dataframe[-2].value
+    counts = at.dataframe[0].value
     assert counts.loc["total"].sum() == 12
 
 
@@ -180,3 +187,70 @@ def _data_page_as(attendee: str, dataset: str, code: str = "") -> AppTest:
     for key, value in {**session, "instructor_key": code}.items():
         at.session_state[key] = value
     return at.switch_page("pages/data.py").run()
+
+
+def _import_zip_as(at: AppTest, name: str, files: list[tuple[str, bytes]]) -> AppTest:
+    at.file_uploader[0].upload(f"{name}.zip", _zip(files), "application/zip").run()
+    return at
+
+
+def test_importing_under_an_existing_name_asks_before_replacing():
+    at = _import_zip_as(_data_page(), "pets", _class_files())
+    at.button(key="_data_go").click().run()
+    assert read_manifest("pets")["num_images"] == 12
+    fewer = [(name, data) for name, data in _class_files() if not name.endswith(("4.png", "5.png"))]
+    at = _import_zip_as(at, "pets", fewer)
+    assert "You already have a dataset named **pets** (12 images)" in _texts(at.warning)
+    assert at.button(key="_data_go").disabled  # nothing is replaced by mistake
+    at.checkbox(key="_data_replace_pets").check().run()
+    at.button(key="_data_go").click().run()
+    assert not at.exception and not at.error
+    assert read_manifest("pets")["num_images"] == 8
+    assert "Imported 8 images, 1 file(s) skipped" in _texts(at.success)
+
+
+def test_a_name_that_runs_trained_on_is_refused_before_the_click():
+    from dlcore import jobs
+    from dlcore.spec import DataSpec, Experiment
+
+    at = _import_zip_as(_data_page(), "pets", _class_files())
+    at.button(key="_data_go").click().run()
+    run_id = jobs.create_run(Experiment(data=DataSpec(dataset="pets")))
+    at = _import_zip_as(at, "pets", _class_files())
+    refusal = _texts(at.error)
+    assert run_id in refusal and "trained on a dataset named" in refusal
+    assert at.button(key="_data_go").disabled and not at.checkbox
+    assert read_manifest("pets")["num_images"] == 12  # what the run trained on stays
+
+
+def test_preparation_settings_are_kept_when_coming_back_to_the_page():
+    at = _data_page()
+    at.radio(key="_data_color").set_value("grayscale")
+    at.number_input(key="_data_width").set_value(28)
+    at.number_input(key="_data_height").set_value(20)
+    at.selectbox(key="_data_resize").set_value("crop")
+    at.radio(key="_data_source").set_value("NumPy .npz arrays").run()
+    at.switch_page("pages/explore.py").run()
+    at.switch_page("pages/model.py").run()
+    assert "_data_width" not in at.session_state  # Streamlit dropped the widgets' own state
+    at.switch_page("pages/data.py").run()
+    assert not at.exception
+    assert at.number_input(key="_data_width").value == 28
+    assert at.number_input(key="_data_height").value == 20
+    assert at.radio(key="_data_color").value == "grayscale"
+    assert at.selectbox(key="_data_resize").value == "crop"
+    assert at.radio(key="_data_source").value == "NumPy .npz arrays"
+    assert "fill the size and cut off what sticks out" in _texts(at.caption)
+
+
+def test_while_an_import_runs_the_previous_dataset_is_not_shown():
+    at = _data_page()
+    at.selectbox(key="_data_pick").set_value("digits")
+    at.button(key="_data_use").click().run()
+    assert "Current dataset" in _texts(at.subheader)
+    at.session_state["data_page_importing"] = True  # what the Import button's callback sets
+    at.run()
+    assert "Current dataset" not in _texts(at.subheader)
+    assert "Importing: the new dataset shows here" in _texts(at.info)
+    at.run()  # the flag lasts one run: the import either finished or said why not
+    assert "Current dataset" in _texts(at.subheader)

@@ -13,8 +13,10 @@ from dlcore import LayerLabError, jobs
 from dlcore.builtin import load_dataset
 from dlcore.dataset import save_dataset
 from dlcore.evaluate import (
+    cell_examples,
     confused_pairs,
     confusion_frame,
+    evaluate_run,
     misclassified,
     report_frame,
     summarize,
@@ -64,9 +66,38 @@ def test_choosing_a_cell_shows_its_images(run_id):
     }
     at.run()
     assert not at.exception
-    assert f"of {first['true']} predicted as {first['predicted']}" in texts(at)
+    count = len(cell_examples(run_id, first["true"], first["predicted"]))
+    images = "image" if count == 1 else "images"
+    sentence = f"**{count} {images} of class {first['true']} predicted as {first['predicted']}**"
+    assert sentence in texts(at)
     at.slider[0].set_value(1).run()
     assert not at.exception
+
+
+def test_an_empty_cell_says_so_in_words(run_id):
+    at = open_page("evaluate", attendee=OWNER)
+    cells = confusion_frame(evaluate_run(run_id), "val")
+    empty = cells[cells["count"] == 0].iloc[0]
+    at.session_state[f"confusion_{run_id}_val"] = {
+        "selection": {"cell": [{"true": empty["true"], "predicted": empty["predicted"]}]}
+    }
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert (
+        f"No validation image of class **{empty['true']}** was predicted as "
+        f"**{empty['predicted']}**." in shown
+    )
+    assert "0 image" not in shown
+
+
+def test_the_figures_name_the_epoch_whose_weights_they_are_of(run_id):
+    at = open_page("evaluate", attendee=OWNER)
+    assert (
+        "These figures are of the saved network. The saved network has the weights of epoch 1, "
+        "the one with the highest validation accuracy, which is the last one." in texts(at)
+    )
+    assert "The dashed line marks the epoch" in texts(at)
 
 
 def test_switching_to_the_test_split(run_id):
@@ -100,6 +131,11 @@ def test_a_run_on_another_attendee_s_own_dataset_stays_private(tmp_path_factory)
     assert not at.exception and not at.error and not at.image
     assert "Validation accuracy" in {m.label for m in at.metric}
     assert "The images belong to ada's own dataset and stay private." in texts(at)
+    # no slider and no heading left without its content: the mistakes as a table instead
+    assert not at.slider and not [t for t in at.toggle if "Grad-CAM" in t.label]
+    mistakes = at.dataframe[0].value
+    assert list(mistakes.columns) == ["true class", "predicted class", "confidence"]
+    assert len(mistakes) and not mistakes.isna().any().any()
 
 
 # A thousand classes: once a 28,000 px chart and an 11 MB evaluation.json that froze every tab.
@@ -196,7 +232,7 @@ def test_a_thousand_classes_show_a_table_of_the_most_confused_pairs(tmp_path_fac
     at.run()
     assert not at.exception
     shown = texts(at)
-    assert f"image(s) of {md(HOSTILE_CLASS)} predicted as {md(LINK_CLASS)}" in shown
+    assert f"images of class {md(HOSTILE_CLASS)} predicted as {md(LINK_CLASS)}" in shown
     assert md(HOSTILE_CLASS) == "\\!\\[x\\]\\(https\\:\u2060\\/\\/evil\\.example\\/p\\.png\\)"
     assert "![x](" not in shown and "](https" not in shown
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from dlcore.model import layer_table, table_totals
+from dlcore.runs import read_spec
 from dlcore.spec import preset_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,22 +47,22 @@ def test_lenet_totals_match_the_layer_table():
 
 def test_moving_a_slider_changes_the_count_and_makes_it_custom():
     at = _model_page()
-    before = _metric(at, "Parameters")
-    at.slider(key="_model_b1_filters").set_value(32).run()
+    before, training = _metric(at, "Parameters"), at.session_state["experiment"].training
+    at.number_input(key="_model_b1_filters").set_value(23).run()  # typed: any count
     assert not at.exception and not at.error
-    assert _metric(at, "Parameters") > before
+    assert _metric(at, "Parameters") > before  # LeNet's first block has 20
     assert at.selectbox(key="_model_preset").value == "custom"
     experiment = at.session_state["experiment"]
     assert experiment.model.preset == "custom"
-    assert experiment.model.conv_blocks[0].filters == 32
-    assert experiment.training.epochs == 5  # the training part is kept
+    assert experiment.model.conv_blocks[0].filters == 23
+    assert experiment.training == training  # the training part is kept
 
 
 def test_choosing_a_preset_fills_the_controls():
     at = _model_page()
     at.selectbox(key="_model_preset").set_value("cnn3").run()
     assert at.slider(key="_model_blocks").value == 3
-    assert at.slider(key="_model_b3_filters").value == 64
+    assert at.number_input(key="_model_b3_filters").value == 64
     assert at.session_state["experiment"].model == preset_model("cnn3")
     at.selectbox(key="_model_preset").set_value("mlp").run()
     assert at.slider(key="_model_blocks").value == 0
@@ -108,4 +109,36 @@ def test_choosing_a_lesson_network_brings_its_training_settings():
     preset.set_value("mlp").run()
     assert not at.exception
     training = at.session_state["experiment"].training
-    assert (training.optimizer, training.epochs, training.batch_size) == ("rmsprop", 4, 128)
+    assert (training.optimizer, training.epochs, training.batch_size) == ("adam", 2, 128)  # fast
+
+
+def test_a_backbone_preset_without_cached_weights_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    at = _model_page()
+    at.selectbox(key="_model_preset").set_value("mobilenet").run()
+    assert not at.exception and not at.error
+    warning = " ".join(w.value for w in at.warning)
+    assert "dlcore fetch mobilenet" in warning and "no\\_top\\_v2" in warning
+    table = at.dataframe[0].value
+    assert list(table["Layer"][:4]) == ["input", "to_rgb", "resize", "MobileNetV3Small"]
+    model = at.session_state["experiment"].model
+    assert model.backbone == "mobilenet" and not model.conv_blocks
+    assert at.session_state["experiment"].training.freeze_epochs == 2
+    assert not [s for s in at.slider if s.key == "_model_blocks"]  # the backbone replaces them
+
+
+def test_starting_from_an_earlier_run_copies_its_network(run_id):
+    at = _model_page("digits")
+    picker = at.selectbox(key="_transfer_from_run")
+    assert any(run_id in option for option in picker.options)
+    picker.set_value(run_id).run()
+    assert not at.exception and not at.error
+    experiment = at.session_state["experiment"]
+    assert experiment.training.from_run == run_id
+    assert experiment.model == read_spec(run_id).model  # every conv layer fits
+    at.number_input(key="_transfer_freeze").set_value(1).run()
+    assert at.session_state["experiment"].training.freeze_epochs == 1
+    captions = " ".join(c.value for c in at.caption)
+    assert "conv1_1" in captions and "frozen for the first 1 epoch" in captions
+    at.number_input(key="_model_b1_filters").set_value(5).run()  # no longer fits the run
+    assert "has 4 filters of 3x3 on 1 maps" in at.error[0].value  # conv1_1, escaped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -192,3 +193,42 @@ def test_the_rate_a_scheduled_run_logged_is_drawn_under_its_loss():
     assert not at.exception and not at.error
     logged = [c for c in at.get("vega_lite_chart") if "Learning rate used" in c.proto.spec]
     assert len(logged) == 1
+
+
+def test_a_finished_run_names_its_kept_epoch_and_plots_the_loss_per_batch():
+    """One rule, said where the figure is: the validation accuracy is the kept epoch's, the
+    curves mark that epoch, and the batch chart draws per-stretch losses, smoothed."""
+    from dlcore.worker import run_job
+
+    experiment = tiny_experiment()
+    training = TrainSpec(epochs=2, batch_size=16)
+    run_id = jobs.create_run(dataclasses.replace(experiment, training=training))
+    assert run_job(run_path(run_id)) == 0
+    status = jobs.status(run_id)
+    session = {"attendee": OWNER, "dataset": "digits", "experiment": experiment}
+    at = open_page("train", run_id=run_id, **session)
+    assert not at.exception and not at.error
+    (box,) = at.success
+    kept = status["best_epoch"]
+    assert f"Validation accuracy {status['val_accuracy']:.1%}." in box.value
+    assert f"The saved network has the weights of epoch {kept}, the one with the highest" in (
+        box.value
+    )
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    curves = next(spec for spec in specs if "hconcat" in spec)
+    for panel in curves["hconcat"]:  # the kept epoch marked in both panels (values: test_charts)
+        assert [layer["mark"]["type"] for layer in panel["layer"][1:]] == ["rule", "text"]
+    batches = next(spec for spec in specs if spec.get("title") == "Loss per batch")
+    raw, smoothed = batches["layer"]
+    assert raw["mark"]["opacity"] < 1 and smoothed["encoding"]["y"]["field"] == "smoothed"
+    assert "mean loss of the batches since the one before" in texts(at)
+
+
+def test_the_augmentation_preview_says_why_it_is_not_offered_yet():
+    session = {"attendee": OWNER, "dataset": "digits", "experiment": tiny_experiment()}
+    at = open_page("train", **session)
+    at.toggle(key="aug_on").set_value(True).run()  # on, but nothing chosen yet
+    assert not [b for b in at.button if b.label == "Preview augmented images"]
+    assert "choose a flip or a change above to preview" in texts(at)
+    at.selectbox(key="aug_flip").set_value("horizontal").run()
+    assert [b for b in at.button if b.label == "Preview augmented images"]

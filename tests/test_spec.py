@@ -55,7 +55,7 @@ def test_lesson_presets_have_the_lesson_layers():
     assert {b.kernel_size for b in lenet.conv_blocks} == {5}
     assert [d.units for d in lenet.dense_layers] == [500]
     assert [d.units for d in preset_model("mlp").dense_layers] == [16, 16]
-    assert preset_experiment("mlp").training.optimizer == "rmsprop"
+    assert preset_experiment("mlp", recipe="lesson").training.optimizer == "rmsprop"
     vgg = preset_model("vgg-bn")
     assert [(b.filters, b.num_convs, b.batch_norm) for b in vgg.conv_blocks] == [
         (32, 2, True),

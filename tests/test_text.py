@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import unicodedata
-from pathlib import Path
 
 import pytest
 
@@ -107,11 +106,25 @@ def test_md_of_the_issue_s_link_and_image():
     assert md(IMAGE) == "\\!\\[x\\]\\(https\\:\u2060\\/\\/evil\\.example\\/p\\.png\\)"
 
 
+def _page_md_script(texts: list) -> None:
+    """Run by AppTest as a script: what pages.common.md makes of each text, as markdown."""
+    import streamlit as st
+
+    from pages.common import md as page_md
+
+    for text in texts:
+        st.markdown(page_md(text))
+
+
 def test_pages_md_is_the_same_escaping():
-    """pages.common.md is what the pages call; it is imported here only by source, since
-    importing a page module outside a script run changes how AppTest runs the app."""
-    source = (Path(__file__).resolve().parents[1] / "pages" / "common.py").read_text()
-    assert "return escape_markdown(text)" in source
+    """pages.common.md, which the pages call, escapes as dlcore does. It is called inside a
+    script run: importing a page module outside one changes how AppTest runs the app."""
+    from streamlit.testing.v1 import AppTest
+
+    texts = [LINK, IMAGE, "cats & dogs", "\u202eevil", "ada@evil.example", "*bold* $x$"]
+    at = AppTest.from_function(_page_md_script, args=(texts,)).run()
+    assert not at.exception
+    assert [element.value for element in at.markdown] == [md(text) for text in texts]
 
 
 def test_cli_tables_print_names_as_plain_text(capsys):

@@ -20,7 +20,6 @@ from dlcore import jobs, worker
 from dlcore.limits import load_limits
 from dlcore.runs import read_status, record_worker, run_path
 
-keras = pytest.importorskip("keras")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,7 +32,7 @@ def _run_in_process(experiment, exit_code: int = 1) -> dict:
     return jobs.status(run_id)
 
 
-def test_out_of_memory_fails_that_job_with_advice_and_the_next_job_runs(monkeypatch):
+def test_out_of_memory_fails_that_job_with_advice_and_the_next_job_runs(keras, monkeypatch):
     tf = pytest.importorskip("tensorflow")
 
     def fit(self, *args, **kwargs):
@@ -49,7 +48,7 @@ def test_out_of_memory_fails_that_job_with_advice_and_the_next_job_runs(monkeypa
     assert _run_in_process(tiny_experiment(owner="bob"), exit_code=0)["status"] == "completed"
 
 
-def test_full_disk_fails_clearly_and_leaves_no_half_written_model(monkeypatch):
+def test_full_disk_fails_clearly_and_leaves_no_half_written_model(keras, monkeypatch):
     def save(self, filepath, *args, **kwargs):
         Path(filepath).write_bytes(b"PK\x03\x04 half a zip")  # what a cut-off write leaves
         raise OSError(errno.ENOSPC, "No space left on device", str(filepath))
