@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from dlcore.storage import data_home, sweep_scratch
-from pages import navigation
+from pages import frame, navigation
 from pages.sidebar import refresh_sidebar, render_sidebar
 
 ASSETS = Path(__file__).parent / "assets"
@@ -43,6 +43,7 @@ PAGES = [
 _sweep_scratch_once(str(data_home()))
 _warm_scheduler_once(str(data_home()))
 page = st.navigation(PAGES)
+frame.follow_page_link([info.path for info in navigation.ALL])  # /?page=train&run=...
 sidebar = render_sidebar()
 page.run()
 refresh_sidebar(sidebar)  # the page may have changed the dataset, the model or the run

@@ -44,7 +44,7 @@ def main() -> int:
         arrays = {key: data[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     path = Path(tempfile.mkdtemp()) / "cifar.npz"
     np.savez(path, **arrays)
-    import_npz(path.read_bytes(), "cifar-subset")
+    import_npz(path.read_bytes(), "cifar-subset", replace=True)
     experiment = preset_experiment("vgg-bn", dataset="cifar-subset")
     experiment = replace(experiment, training=replace(experiment.training, epochs=args.epochs))
     run_id = jobs.submit(experiment)

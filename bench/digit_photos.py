@@ -246,7 +246,7 @@ def train_lenet(npz: Path, epochs: int) -> str:
             print(f"reusing run {row['run_id']} (validation accuracy {row.get('val_accuracy')})")
             return row["run_id"]
     started = time.monotonic()
-    import_npz(npz, "mnist-full", val_percent=10)
+    import_npz(npz, "mnist-full", val_percent=10, replace=True)
     run_id = jobs.create_run(preset_experiment("lenet", "mnist-full", epochs=epochs))
     run_job(runs.run_path(run_id))
     final = jobs.status(run_id)
@@ -258,7 +258,7 @@ def train_lenet(npz: Path, epochs: int) -> str:
 
 def score(run_id: str, photos: list[tuple[Path, int]], digit_mode: bool) -> tuple[int, list[str]]:
     """(right, wrong ones as name->guess); a photo the preparation refuses counts as wrong."""
-    from dlcore.images import ImageError
+    from dlcore.image_files import ImageError
     from dlcore.inference import classify, load_run_model, run_preparation
 
     model, info = load_run_model(run_id), run_preparation(run_id)

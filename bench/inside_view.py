@@ -67,7 +67,7 @@ def page_seconds(preset: str, dataset: str, repeats: int) -> dict:
 def function_seconds(repeats: int) -> dict:
     import numpy as np
 
-    from dlcore import explain
+    from dlcore import explain, explain_images
     from dlcore.model import build_model
     from dlcore.spec import preset_model
 
@@ -79,10 +79,10 @@ def function_seconds(repeats: int) -> dict:
     for image in images[1:]:
         started = time.perf_counter()
         seen = explain.inside(model, image)
-        explain.overlay(image, seen.heat)
+        explain_images.overlay(image, seen.heat)
         for view in seen.layers:
             if view.values.ndim == 3:
-                explain.feature_image(view.values[:16])
+                explain_images.feature_image(view.values[:16])
         times.append(time.perf_counter() - started)
     return {
         "case": "explain.inside + overlay + maps, cnn3 at 64x64x3 (untrained)",

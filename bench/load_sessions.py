@@ -114,7 +114,7 @@ def enter_names(pages) -> None:
 def choose_digits(pages) -> None:
     """Data page: choose the built-in 8x8 digits and press 'Use this dataset'."""
 
-    _each(pages, lambda i, p: _go(p, "1 · Data"))
+    _each(pages, lambda i, p: _go(p, "Data"))
     _each(pages, lambda i, p: p.get_by_role("combobox", name="Dataset", exact=True).click())
     _each(pages, lambda i, p: p.get_by_role("option", name="Digits 8x8").click())
     _each(pages, lambda i, p: p.get_by_role("button", name="Use this dataset").click())
@@ -125,7 +125,7 @@ def choose_model(pages, preset: str = PRESET) -> None:
     """Model page: start from a lesson's network that fits 8x8 images."""
 
     label = "Start from a lesson's network"
-    _each(pages, lambda i, p: _go(p, "3 · Model"))
+    _each(pages, lambda i, p: _go(p, "Model"))
     _each(pages, lambda i, p: p.get_by_role("combobox", name=label).click())
     _each(pages, lambda i, p: p.get_by_role("option", name=f"{preset}:").click())
     _sidebar_says(pages, lambda i: f"Model: {preset}")
@@ -135,7 +135,7 @@ def set_one_epoch(pages) -> None:
     """Train page: move the Epochs slider to its minimum, 1."""
     from playwright.sync_api import expect
 
-    _each(pages, lambda i, p: _go(p, "4 · Train"))
+    _each(pages, lambda i, p: _go(p, "Train"))
 
     def one_epoch(index, page):
         slider = page.get_by_role("slider", name="Epochs")

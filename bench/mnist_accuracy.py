@@ -10,6 +10,9 @@ images/s (one JSON line each, then a table):
   mlp:fast      the default recipe           -> test accuracy >= 0.93
 
     python bench/mnist_accuracy.py [--npz PATH] [--runs lenet:fast,lenet:lesson,mlp:lesson]
+                                   [--precision auto|float32|bfloat16]
+
+"auto" (the default, as in a run's spec) trains in bfloat16 where the CPU has AVX512_BF16/AMX.
 
 Seconds are the training's own (the fit, with its validation passes), not the job's start or the
 final evaluation. Timings depend on what else the machine runs: the load average is printed.
@@ -28,6 +31,7 @@ from pathlib import Path
 DEFAULT_NPZ = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist.npz"
 DEFAULT_RUNS = "lenet:fast,lenet:lesson,mlp:lesson,mlp:fast"
 TARGETS = {"lenet": 0.990, "mlp": 0.93}  # test accuracy, from the lessons (shared LESSONS.md)
+PRECISIONS = ("auto", "float32", "bfloat16")  # dlcore.spec.PRECISIONS, without importing it
 FAST_SECONDS = {"lenet": 30.0}  # issue 11: the fast recipe's time budget on 2 cores
 
 
@@ -46,12 +50,12 @@ def _runs(text: str) -> list[tuple[str, str]]:
     return runs
 
 
-def _train(preset: str, recipe: str, num_train: int) -> dict:
-    from dlcore import jobs
+def _train(preset: str, recipe: str, num_train: int, precision: str) -> dict:
+    from dlcore import backend, jobs
     from dlcore.recipes import describe_training
     from dlcore.spec import preset_experiment
 
-    experiment = preset_experiment(preset, "mnist-full", recipe=recipe)
+    experiment = preset_experiment(preset, "mnist-full", recipe=recipe, precision=precision)
     training = experiment.training
     final = jobs.wait(jobs.submit(experiment))
     metrics = jobs.read_metrics(final["run_id"])
@@ -66,6 +70,7 @@ def _train(preset: str, recipe: str, num_train: int) -> dict:
         "epochs": training.epochs,
         "batch_size": training.batch_size,
         "lr_schedule": training.lr_schedule,
+        "precision": backend.training_precision(precision),
         "status": final["status"],
         "test_accuracy": final.get("test_accuracy"),
         "val_accuracy": final.get("val_accuracy"),
@@ -85,7 +90,8 @@ def _table(results: list[dict]) -> None:
         accuracy = f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-"
         print(
             f"{r['model'] + ':' + r['recipe']:<14}{accuracy:>9}{r['target']:>8.3f}"
-            f"{r['train_seconds']:>9.1f}{r['images_per_second']:>8}  {r['settings']}"
+            f"{r['train_seconds']:>9.1f}{r['images_per_second']:>8}  {r['settings']}, "
+            f"{r['precision']}"
         )
 
 
@@ -93,6 +99,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--npz", type=Path, default=DEFAULT_NPZ)
     parser.add_argument("--runs", default=DEFAULT_RUNS, help="PRESET:RECIPE, comma-separated")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     args = parser.parse_args()
     if not args.npz.exists():
         print(
@@ -104,7 +111,7 @@ def main() -> int:
     from dlcore.npz_import import import_npz
 
     started = time.monotonic()
-    dataset = import_npz(args.npz, "mnist-full", val_percent=10)
+    dataset = import_npz(args.npz, "mnist-full", val_percent=10, replace=True)
     print(
         f"imported {args.npz.name}: {len(dataset.y_train)} train / {len(dataset.y_val)} val / "
         f"{len(dataset.y_test)} test images in {time.monotonic() - started:.1f} s; "
@@ -113,7 +120,7 @@ def main() -> int:
     )
     results = []
     for preset, recipe in runs:
-        results.append(_train(preset, recipe, len(dataset.y_train)))
+        results.append(_train(preset, recipe, len(dataset.y_train), args.precision))
         print(json.dumps(results[-1]), flush=True)
     _table(results)
     in_time = all(

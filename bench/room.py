@@ -104,7 +104,7 @@ def main() -> int:
     os.environ.setdefault("LAYERLAB_MAX_JOBS_TOTAL", str(max(50, args.jobs + 1)))
 
     from dlcore import jobs
-    from dlcore.builtin import fetch_dataset
+    from dlcore.catalogue import fetch_dataset
 
     fetch_dataset(args.dataset)  # built before the clock starts, as in a prepared class
     if hasattr(jobs, "ensure_scheduler"):

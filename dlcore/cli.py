@@ -16,11 +16,10 @@ from typing import NoReturn
 
 from dlcore import LayerLabError
 from dlcore.attendees import clean_label, is_attendee_id
+from dlcore.images import RESIZE_MODES
 from dlcore.recipes import DEFAULT_RECIPE, RECIPES
-from dlcore.spec import LR_SCHEDULES, PRESETS
+from dlcore.spec import LR_SCHEDULES, PRESETS, SCRATCH_PRESETS
 from dlcore.text import plain
-
-RESIZE_MODES = ("squash", "crop", "fill", "half_crop")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -42,7 +41,7 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
 
 
 def cmd_datasets(args) -> int:
-    from dlcore.builtin import list_datasets
+    from dlcore.catalogue import list_datasets
     from dlcore.usage import delete_dataset
 
     if args.delete:
@@ -63,7 +62,7 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from dlcore.builtin import fetch_dataset
+    from dlcore.catalogue import fetch_dataset
     from dlcore.spec import BACKBONES
 
     for name in args.names:
@@ -101,7 +100,8 @@ def _owner(text: str) -> str:
 
 def cmd_import(args) -> int:
     from dlcore import importer, npz_import
-    from dlcore.images import PrepSettings
+    from dlcore.images import PrepSettings, check_image_side
+    from dlcore.ownership import check_target
     from dlcore.usage import runs_using
 
     source = Path(args.path)
@@ -110,8 +110,11 @@ def cmd_import(args) -> int:
     common = {"val_percent": args.val_percent, "test_percent": args.test_percent}
     common["owner"], common["owner_label"] = _owner(args.owner), clean_label(args.label)
     common["in_use"] = runs_using  # a name that runs trained on is never imported again
+    common["replace"] = args.replace
     # before anything is read: one's own dataset of that name is replaced only with --replace
-    importer.check_target(args.name, common["owner"], runs_using, args.replace)
+    check_target(args.name, common["owner"], runs_using, args.replace)
+    if args.size:
+        check_image_side(*args.size)  # the server's limit, said before any PrepSettings
     if source.suffix.lower() == ".npz":
         settings = None
         if args.size or args.grayscale:
@@ -125,7 +128,6 @@ def cmd_import(args) -> int:
         mode = "grayscale" if args.grayscale else "color"
         settings = PrepSettings(mode, width, height, args.resize)
         common |= {"min_per_class": args.min_per_class, "max_per_class": args.max_per_class}
-        common["replace"] = args.replace
         if source.is_dir():
             val = Path(args.val) if args.val else None
             dataset = importer.import_folder(
@@ -147,6 +149,7 @@ def train_experiment(args):
     """The Experiment that ``dlcore train``'s arguments describe."""
     from dataclasses import replace
 
+    from dlcore.catalogue import train_size
     from dlcore.spec import Experiment, preset_experiment
 
     if args.spec:
@@ -168,7 +171,9 @@ def train_experiment(args):
             if value is not None
         }
         model = args.model or "lenet"
-        experiment = preset_experiment(model, args.dataset, recipe=args.recipe, **overrides)
+        experiment = preset_experiment(
+            model, args.dataset, args.recipe, train_size(args.dataset), **overrides
+        )
         if args.from_run and not args.model:  # its network by default: every layer fits
             from dlcore.runs import read_spec
 
@@ -221,7 +226,8 @@ def cmd_train(args) -> int:
         "dataset": experiment.data.dataset,
         "model": experiment.model.preset,
         "epochs": experiment.training.epochs,
-        "val_accuracy": final.get("val_accuracy"),
+        "val_accuracy": final.get("val_accuracy"),  # of the kept epoch's weights
+        "kept_epoch": final.get("best_epoch"),  # the highest validation accuracy
         "test_accuracy": final.get("test_accuracy"),
         "seconds": seconds,
         "device": final.get("device"),
@@ -234,9 +240,18 @@ def cmd_train(args) -> int:
     else:
         print(f"{run_id}: {final.get('status')} - {final.get('message')}")
         if final.get("val_accuracy") is not None:
+            test = final.get("test_accuracy")
+            kept = final.get("best_epoch")
             print(
-                f"val_accuracy {final['val_accuracy']:.4f}  test_accuracy "
-                f"{final.get('test_accuracy')}  {seconds} s on {final.get('device')}"
+                f"val_accuracy {final['val_accuracy']:.4f}"
+                + (f"  test_accuracy {test:.4f}" if test is not None else "")
+                + f"  {seconds} s on {final.get('device')}; "
+                + (
+                    f"the saved weights are epoch {kept}'s, the one with the highest "
+                    "validation accuracy"
+                    if kept
+                    else "the saved weights are the last epoch's"
+                )
             )
     return 0 if final.get("status") == "completed" else 1
 
@@ -245,8 +260,9 @@ def cmd_sweep(args) -> int:
     """One run per combination; one line per run as it finishes, then the best (and the grid)."""
     from dataclasses import replace
 
-    from dlcore import jobs
+    from dlcore import jobs, sweep_jobs, sweep_results
     from dlcore import sweep as sweeps
+    from dlcore.catalogue import train_size
     from dlcore.spec import Experiment, preset_experiment
 
     given = {"learning_rate": args.learning_rate, "batch_size": args.batch_size}
@@ -260,10 +276,14 @@ def cmd_sweep(args) -> int:
     else:
         overrides = {"optimizer": args.optimizer, "seed": args.seed}
         overrides = {key: value for key, value in overrides.items() if value is not None}
-        experiment = preset_experiment(args.model, args.dataset, **overrides)
+        experiment = preset_experiment(
+            args.model, args.dataset, num_train=train_size(args.dataset), **overrides
+        )
     experiment = replace(sweeps.apply(experiment, fixed), owner=_owner(args.owner))
     label = clean_label(args.label)
-    sweep_id, run_ids = sweeps.submit_sweep(experiment, sweep, instructor=True, owner_label=label)
+    sweep_id, run_ids = sweep_jobs.submit_sweep(
+        experiment, sweep, instructor=True, owner_label=label
+    )
     if args.detach:
         # the run ids, one a line: `dlcore wait $(dlcore sweep ... --detach)` follows them
         print(
@@ -274,7 +294,7 @@ def cmd_sweep(args) -> int:
 
     def on_finish(status: dict) -> None:
         if args.json:
-            print(json.dumps(sweeps.run_record(status)), flush=True)
+            print(json.dumps(sweep_results.run_record(status)), flush=True)
             return
         accuracy = status.get("val_accuracy")
         score = f"val_accuracy {accuracy:.4f}" if accuracy is not None else status.get("message")
@@ -282,17 +302,17 @@ def cmd_sweep(args) -> int:
         print(plain(f"{status['run_id']}  {values}  {status['status']}  {score}"), flush=True)
 
     try:
-        finals = sweeps.wait_sweep(run_ids, on_finish)
+        finals = sweep_jobs.wait_sweep(run_ids, on_finish)
     except KeyboardInterrupt:
         for run_id in run_ids:
             jobs.cancel(run_id)
         print(f"\ncancelling sweep {sweep_id}; finished runs are kept", file=sys.stderr)
         return 130
-    best = sweeps.best_run(finals)
+    best = sweep_results.best_run(finals)
     if args.json:
-        print(json.dumps({"best": sweeps.run_record(best) if best else None}))
+        print(json.dumps({"best": sweep_results.run_record(best) if best else None}))
     else:
-        grid = sweeps.sweep_table(finals).map(lambda v: "" if v != v else f"{v:.1%}")
+        grid = sweep_results.sweep_table(finals).map(lambda v: "" if v != v else f"{v:.1%}")
         shown = lambda v: sweeps.format_value(v) if isinstance(v, int | float) else v  # noqa: E731
         grid = grid.rename(index=shown, columns=shown)
         print(f"\nvalidation accuracy:\n{grid.to_string()}")
@@ -324,7 +344,7 @@ def cmd_wait(args) -> int:
 
 def cmd_jobs(args) -> int:
     from dlcore import jobs
-    from dlcore.runs import read_comment
+    from dlcore.run_comments import read_comment
 
     rows = jobs.list_runs(owner=args.owner)
     if args.json:
@@ -509,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("sweep", help="one run per combination of 2-4 values of 1-2 settings")
     p.add_argument("--dataset", default="mnist-sample")
-    p.add_argument("--model", default="lenet", choices=("mlp", "lenet", "cnn3", "vgg-bn"))
+    p.add_argument("--model", default="lenet", choices=SCRATCH_PRESETS)
     p.add_argument("--spec", help="a JSON Experiment file instead of --model")
     sweep_help = "one value sets it for every run; values separated by commas are swept"
     p.add_argument("--learning-rate", metavar="VALUES", help=f"e.g. 0.001,0.01: {sweep_help}")

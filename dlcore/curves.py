@@ -82,35 +82,28 @@ def _thin(frame: pd.DataFrame, max_points: int) -> pd.DataFrame:
     return thinned.reset_index(drop=True)
 
 
-def kept_epoch(status: dict, epochs: pd.DataFrame, early_stopping: bool) -> int | None:
-    """The epoch whose weights the run's saved model holds, by the worker's rule
-    (``dlcore.worker``): the best checkpoint, the epoch with the highest validation accuracy
-    (the lower validation loss on a tie), which the status records as ``best_epoch``; except
-    that a run with early stopping that was not cancelled keeps the weights Keras's
-    EarlyStopping restores, the epoch with the lowest validation loss. None while no epoch
-    has ended."""
-    if epochs.empty:
-        return None
-    if early_stopping and status.get("status") == "completed":
-        losses = epochs["val_loss"].to_numpy(dtype=np.float64)
-        if np.isfinite(losses).any():
-            return int(epochs["epoch"].iloc[int(np.nanargmin(losses))])
+def kept_epoch(status: dict) -> int | None:
+    """The epoch whose weights the run's saved model holds, by the worker's one rule
+    (``dlcore.worker``): the epoch with the highest validation accuracy (the lower validation
+    loss on a tie), whose checkpoint the status records as ``best_epoch``, whether the run
+    completed, stopped early or was cancelled. None while no epoch has ended."""
     best = status.get("best_epoch")
     if isinstance(best, int) and not isinstance(best, bool) and best > 0:
         return best
     return None
 
 
-def kept_epoch_note(status: dict, epochs: pd.DataFrame, early_stopping: bool) -> str:
+def kept_epoch_note(status: dict, epochs: pd.DataFrame) -> str:
     """One sentence saying which epoch's weights the saved network (and every figure computed
     from it) has, and why, beside the last epoch's figure when that differs; "" while no epoch
     has ended."""
-    kept = kept_epoch(status, epochs, early_stopping)
-    if kept is None:
+    kept = kept_epoch(status)
+    if kept is None or epochs.empty:
         return ""
-    restored = early_stopping and status.get("status") == "completed"
-    rule = "lowest validation loss (early stopping)" if restored else "highest validation accuracy"
-    note = f"The saved network has the weights of epoch {kept}, the one with the {rule}"
+    note = (
+        f"The saved network has the weights of epoch {kept}, the one with the highest "
+        "validation accuracy"
+    )
     last = int(epochs["epoch"].iloc[-1])
     if kept >= last:
         return note + ", which is the last one."

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcore import LayerLabError, attendees
+from dlcore import LayerLabError
 from dlcore.storage import (
-    NAME_PATTERN,
     atomic_write_json,
     check_name,
     datasets_dir,
@@ -33,16 +32,6 @@ SPLITS = ("train", "val", "test")
 
 class DatasetNotFound(LayerLabError):
     """No prepared dataset has that name."""
-
-
-class PrivateDataset(LayerLabError):
-    """An attendee asked for another attendee's imported dataset. ``owner_label`` is the name
-    the owner typed (a display label); the owner's id is never put in the message."""
-
-    def __init__(self, message: str, owner: str, owner_label: str = "") -> None:
-        super().__init__(message)
-        self.owner = owner
-        self.owner_label = owner_label
 
 
 @dataclass
@@ -214,61 +203,6 @@ def read_manifest(name: str, root: Path | None = None) -> dict | None:
     """The manifest of a prepared dataset, or None if it is not on disk."""
     path = (root or datasets_dir()) / name / "manifest.json"
     return read_json(path) if path.is_file() else None
-
-
-# Who may open and change a dataset: the one door (pages, jobs and the CLI ask here) --------
-
-
-def _manifest_of(name: object) -> dict | None:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        return None
-    manifest = read_manifest(name)
-    return manifest if isinstance(manifest, dict) else None
-
-
-def dataset_owner(name: str) -> str | None:
-    """The attendee id that owns the prepared dataset ``name``: "" for a shared one (a
-    built-in, an import by the instructor or the CLI), None when none of that name is on disk."""
-    manifest = _manifest_of(name)
-    return None if manifest is None else str(manifest.get("owner") or "")
-
-
-def is_shared(name: str) -> bool:
-    """True when everyone may open the dataset ``name``: a built-in (prepared or not) or an
-    import without an owner."""
-    owner = dataset_owner(name)
-    if owner is None:
-        from dlcore.builtin import BUILTINS  # the catalogue builds on this module
-
-        return name in BUILTINS
-    return not owner
-
-
-def check_access(name: str, viewer: str, instructor: bool = False) -> None:
-    """Refuse (PrivateDataset) to open another attendee's imported dataset: the images people
-    upload stay theirs. Shared datasets are open to everyone, and the instructor opens every
-    dataset. Unknown names pass: loading them reports the problem."""
-    manifest = _manifest_of(name) or {}
-    holder = str(manifest.get("owner") or "")
-    if attendees.may_see(holder, viewer, instructor):
-        return
-    label = attendees.owner_label(manifest)
-    raise PrivateDataset(
-        f"The dataset {name!r} belongs to {label}: the images people upload stay private. "
-        "Choose a built-in dataset or import your own on the Data page.",
-        owner=holder,
-        owner_label=label,
-    )
-
-
-def may_change_dataset(name: str, actor: str, instructor: bool = False) -> bool:
-    """May ``actor`` delete the dataset ``name``? The instructor may delete any; an attendee
-    only an import of their own, never a built-in."""
-    manifest = _manifest_of(name)
-    if manifest is None or instructor:
-        return manifest is not None
-    owner = str(manifest.get("owner") or "")
-    return not manifest.get("builtin") and attendees.may_change(owner, actor)
 
 
 def load_prepared(name: str, root: Path | None = None) -> Dataset:

@@ -15,17 +15,15 @@ import pandas as pd
 
 from dlcore import LayerLabError
 from dlcore.dataset import Dataset
+from dlcore.evaluation_files import read_evaluation, read_predictions, write_evaluation
 from dlcore.runs import (
     EVALUATION,
     RunDamaged,
     damaged_message,
     read_dataset_info,
-    read_evaluation,
     read_model,
-    read_predictions,
     read_spec,
     run_path,
-    write_evaluation,
     write_status,
 )
 from dlcore.storage import disk_full_as_error
@@ -147,7 +145,7 @@ def evaluate_run(run_id: str) -> dict:
     cached = read_evaluation(run_id)
     if cached is not None:
         return check_evaluation(run_id, cached)
-    from dlcore.builtin import load_dataset
+    from dlcore.catalogue import load_dataset
 
     model = read_model(run_id)  # fails before Keras is imported when there is no model
     dataset = load_dataset(read_spec(run_id).data.dataset)

@@ -167,7 +167,7 @@ def has_room(job: RunStatus, running: list[RunStatus]) -> bool:
     state = read_state()
     max_concurrent = load_limits().max_concurrent_jobs
     if state.get("executor") == "ray":
-        from dlcore.ray_executor import Capacity, fits
+        from dlcore.ray_resources import Capacity, fits
 
         capacity = Capacity.from_dict(state.get("capacity"))
         return fits(job, running, capacity, max_concurrent)

@@ -8,16 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcore.explain import (
-    Inside,
-    as_rgb,
-    conv_layer_names,
-    feature_image,
-    filter_images,
-    image_grid,
-    inside,
-    overlay,
-)
+from dlcore.explain import Inside, conv_layer_names, filter_images, inside
+from dlcore.explain_images import as_rgb, feature_image, image_grid, overlay
 
 
 def _file_name(kind: str, layer_name: str) -> str:

@@ -32,7 +32,7 @@ def training_arrays(run_id: str) -> dict[str, np.ndarray]:
     subset of ``max_train_images``, if any, in the job's order), ``x_val``/``y_val``, the test
     split when there is one, and ``class_names``. LayerLabError if the dataset is gone or no
     longer matches the run."""
-    from dlcore.builtin import load_dataset
+    from dlcore.catalogue import load_dataset
     from dlcore.dataset import DatasetNotFound
     from dlcore.runs import read_dataset_info, read_spec
     from dlcore.worker import training_subset

@@ -18,6 +18,7 @@ from dlcore.limits import load_limits
 from dlcore.unpack import is_ignored
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+IMAGE_TYPES = sorted(ext.lstrip(".") for ext in IMAGE_EXTENSIONS)  # for upload boxes
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 LOOSE = "not inside a class folder; ignored"
 OUTSIDE = "a link that leads outside the server's data folder; ignored for safety"

@@ -9,33 +9,18 @@ listed in ``manifest["skipped"]``; the import fails only when too little is left
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import fcntl
 import io
 import os
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from dlcore import LayerLabError
-from dlcore.attendees import clean_label
-from dlcore.builtin import BUILTINS
-from dlcore.dataset import (
-    SPLITS,
-    Dataset,
-    RowFile,
-    load_prepared,
-    read_manifest,
-    save_rows,
-    stratified_split,
-)
-from dlcore.folders import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
-from dlcore.folders import SPLIT_NAMES as SPLIT_NAMES
+from dlcore.dataset import SPLITS, Dataset, RowFile, load_prepared, save_rows, stratified_split
 from dlcore.folders import (
+    IMAGE_EXTENSIONS,
     cap_per_class,
     check_num_classes,
     check_same_classes,
@@ -43,77 +28,17 @@ from dlcore.folders import (
     is_inside,
     natural_key,
     scan_folder,
-    skip_entry,
     split_layout,
 )
-from dlcore.images import ImageError, PrepSettings, prepare_image
-from dlcore.limits import Limits, load_limits, pinned_limits
-from dlcore.storage import check_name, data_home, dir_size, subdir
-from dlcore.unpack import BOMB_MIN_BYTES as BOMB_MIN_BYTES
-from dlcore.unpack import BOMB_RATIO as BOMB_RATIO
-from dlcore.unpack import IGNORED_NAMES as IGNORED_NAMES
-from dlcore.unpack import MB as MB
-from dlcore.unpack import (
-    extract_zip,
-    open_zip,
-    scratch,
-    stream_size,
-    write_streams,
-)
+from dlcore.image_pool import Progress, prepare_rows
+from dlcore.images import PrepSettings, check_image_side
+from dlcore.limits import Limits, load_limits
+from dlcore.ownership import InUse, one_writer, owner_fields
+from dlcore.storage import data_home, dir_size
+from dlcore.unpack import MB, extract_zip, open_zip, scratch, stream_size, write_streams
 
 MAX_SKIPPED_LISTED = 200
 OUTSIDE_FOLDER = "leads outside the server's data folder; choose a folder inside it."
-IN_FLIGHT = 64  # images decoded ahead of the one being saved: bounds the images in memory
-
-Progress = Callable[[int, int, str], None]
-
-
-def _decode(
-    jobs: list[tuple[Path, int]],
-    settings: PrepSettings,
-    top: Path,
-    skipped: list[dict],
-    progress: Progress | None,
-    rows: RowFile,
-) -> tuple[list[int], list[int]]:
-    """Prepare every image, in threads (decoding and resizing release the GIL), appending each
-    to ``rows`` in order; ``IN_FLIGHT`` images ahead, so memory holds a handful, not the set.
-    Returns the labels of the kept images and, per job, its row (-1 when the file was bad)."""
-    labels, rows_of_jobs, step = [], [], max(1, len(jobs) // 100)
-    with pinned_limits(load_limits()):  # read once, not once per image
-        for done, ((path, label), result) in enumerate(
-            zip(jobs, _prepared(jobs, settings), strict=True), start=1
-        ):
-            if isinstance(result, str):
-                skipped.append(skip_entry(path, top, result))
-                rows_of_jobs.append(-1)
-            else:
-                rows_of_jobs.append(rows.append(result))
-                labels.append(label)
-            if progress is not None and (done % step == 0 or done == len(jobs)):
-                progress(done, len(jobs), f"Prepared {done:,} of {len(jobs):,} images")
-    return labels, rows_of_jobs
-
-
-def _prepared(jobs: list[tuple[Path, int]], settings: PrepSettings) -> Iterator[np.ndarray | str]:
-    """Each job's prepared image (or why it was skipped), in order, from a thread pool kept
-    ``IN_FLIGHT`` images ahead; each image runs in a copy of the caller's context, so the
-    limits pinned there reach the threads."""
-
-    def work(path: Path) -> np.ndarray | str:
-        try:
-            return prepare_image(path, settings)
-        except ImageError as error:
-            return str(error)
-
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        pending: deque = deque()
-        for path, _ in jobs:
-            pending.append(pool.submit(contextvars.copy_context().run, work, path))
-            if len(pending) >= IN_FLIGHT:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _check_counts(classes: list[str], labels: np.ndarray, minimum: int, split: str) -> None:
@@ -176,7 +101,7 @@ def _prepare_folder(
     with scratch() as work:
         rows = RowFile(work / "images.u8", shape)
         try:
-            labels, rows_of_jobs = _decode(all_jobs, settings, base, skipped, progress, rows)
+            labels, rows_of_jobs = prepare_rows(all_jobs, settings, base, skipped, progress, rows)
             arrays, start, kept = {}, 0, 0
             for split, split_jobs in jobs.items():
                 found = [r for r in rows_of_jobs[start : start + len(split_jobs)] if r >= 0]
@@ -258,74 +183,6 @@ def dataset_from_folder(path: str | Path, name: str, settings: PrepSettings, **o
         return dataset
 
 
-InUse = Callable[[str], list[str]]  # dataset name -> ids of the runs that trained on it
-
-
-@contextlib.contextmanager
-def one_writer(
-    name: str, owner: str | None = None, in_use: InUse | None = None, replace: bool = True
-) -> Iterator[None]:
-    """Hold the writer lock of dataset ``name`` from the ownership check (when ``owner`` is
-    given) to the save or delete: a second import of the same name at the same time is refused
-    at once, never interleaved. ``in_use`` (``dlcore.usage.runs_using``: the data layer never
-    reads runs) names the runs that trained on ``name``; any refuses the import. Without
-    ``replace``, an existing dataset of that name is refused too (``DatasetExists``)."""
-    check_name(name, "dataset name")
-    with open(subdir("locks") / f"dataset-{name}.lock", "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LayerLabError(
-                f"Someone is importing or deleting a dataset named {name!r} right now; choose "
-                "another name, or wait a minute and try again."
-            ) from None
-        try:
-            if owner is not None:
-                check_target(name, owner, in_use, replace)
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-class DatasetExists(LayerLabError):
-    """An import would replace a dataset of the same name that nobody agreed to replace."""
-
-
-def check_target(
-    name: str, owner: str, in_use: InUse | None = None, replace: bool = False
-) -> dict | None:
-    """Refuse names of built-ins, of datasets another person owns, of datasets that runs
-    trained on, even deleted ones (new images would appear under those runs), and, without
-    ``replace``, of one's own existing dataset. Returns the manifest of the dataset an import
-    would replace (None for a new name): pages ask before replacing it."""
-    check_name(name, "dataset name")
-    existing = read_manifest(name)
-    if name in BUILTINS or (existing and existing.get("builtin")):
-        raise LayerLabError(f"{name!r} is the name of a built-in dataset; choose another name.")
-    if existing is not None and existing.get("owner", "") != owner:
-        raise LayerLabError(f"A dataset named {name!r} already exists; choose another name.")
-    used = in_use(name) if in_use is not None else []
-    if used:
-        shown = ", ".join(used[:3]) + (f" and {len(used) - 3} more" if len(used) > 3 else "")
-        raise LayerLabError(
-            f"Run(s) {shown} trained on a dataset named {name!r}: importing under that name "
-            "would change the data under them. Choose a new dataset name, or delete those "
-            "runs first."
-        )
-    if existing is not None and not replace:
-        raise DatasetExists(
-            f"You already have a dataset named {name!r} ({existing.get('num_images', 0):,} "
-            "images); importing would replace it. Choose another name, or confirm the "
-            'replacement (the Data page\'s "Replace it" box, or dlcore import --replace).'
-        )
-    return existing
-
-
-def owner_fields(owner: str, owner_label: str) -> dict:
-    """The manifest fields of an import: not a built-in, its owner id and display label."""
-    return {"builtin": False, "owner": owner, "owner_label": clean_label(owner_label)}
-
-
 def import_folder(
     path: str | Path,
     name: str,
@@ -347,6 +204,7 @@ def import_folder(
     ``dlcore.usage.runs_using``), which refuse the import; one's own dataset of that name is
     replaced only with ``replace``. A folder is bound by the dataset limits, not the upload
     ones (``dlcore.server_folders`` adds the roots that attendees may read)."""
+    check_image_side(settings.width, settings.height)
     with one_writer(name, owner, in_use, replace):
         extra = owner_fields(owner, owner_label)
         _prepare_folder(path, name, settings, manifest=extra, **options)
@@ -388,6 +246,7 @@ def import_zip(
 ) -> Dataset:
     """Import a ZIP of class folders (optionally inside one wrapper folder, optionally split
     into train/ val|validation/ test/); same options as ``import_folder``."""
+    check_image_side(settings.width, settings.height)
     with (
         one_writer(name, owner, in_use, replace),
         _unpacked_zip(source, settings) as (root, skipped, label),
@@ -411,6 +270,7 @@ def import_files(
 ) -> Dataset:
     """Import a browser folder upload: ``(relative path, bytes or file-like)`` pairs, streamed
     to a scratch folder (at most ``max_upload_mb`` in all); options as ``import_folder``."""
+    check_image_side(settings.width, settings.height)
     streams = [(p, io.BytesIO(f) if isinstance(f, bytes) else f) for p, f in files]
     with one_writer(name, owner, in_use, replace), scratch() as root:
         limits = load_limits()

@@ -58,7 +58,7 @@ def prepare_for_run(source, info: dict, digit_mode: bool = False) -> np.ndarray:
 
 
 def _prepare_named(source, info: dict, digit_mode: bool) -> np.ndarray:
-    from dlcore.images import ImageError
+    from dlcore.image_files import ImageError
 
     try:
         return prepare_for_run(source, info, digit_mode)

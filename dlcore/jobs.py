@@ -15,7 +15,6 @@ import time
 import pandas as pd
 
 from dlcore import LayerLabError, attendees, executor
-from dlcore.dataset import is_shared as dataset_is_shared
 from dlcore.executor import (  # the queue's controls are part of the jobs API
     ensure_scheduler,
     pause_queue,
@@ -26,7 +25,9 @@ from dlcore.executor import (  # the queue's controls are part of the jobs API
 )
 from dlcore.fairqueue import fair_order, next_round
 from dlcore.limits import Limits, load_limits
+from dlcore.ownership import is_shared as dataset_is_shared
 from dlcore.records import RunStatus
+from dlcore.run_comments import write_comment
 from dlcore.runs import (
     ACTIVE,
     DAMAGED,
@@ -38,12 +39,10 @@ from dlcore.runs import (
     remove_run,
     request_cancel,
     run_path,
-    write_comment,
     write_new_run,
 )
 from dlcore.spec import Experiment
 from dlcore.storage import (
-    NAME_PATTERN,
     data_home,
     dir_size,
     file_lock,
@@ -66,7 +65,7 @@ def check_submission(experiment: Experiment, limits: Limits, instructor: bool = 
     """Refuse, before anything starts, a job the server cannot or should not run; return its
     estimated training memory (MB). The job counts are checked by ``submit``, under the lock
     that also creates the run."""
-    from dlcore.dataset import check_access
+    from dlcore.ownership import check_access
 
     check_access(experiment.data.dataset, experiment.owner, instructor)
     info = dataset_shape(experiment.data.dataset)
@@ -95,7 +94,7 @@ def check_training_limits(
     """Epochs, batch size, and the network's parameters and memory on images of
     ``image_shape``: checked at submission and again by the worker on the data it loads.
     Returns the estimated training memory in MB, which places the job on a GPU."""
-    from dlcore.model import check_model_size, estimate_training_memory_mb, layer_table
+    from dlcore.layer_table import check_model_size, estimate_training_memory_mb, layer_table
 
     if experiment.training.epochs > limits.max_epochs:
         raise LayerLabError(
@@ -140,11 +139,9 @@ def _check_job_counts(
 
 def dataset_shape(name: str) -> dict:
     """Image shape and class count of a dataset, prepared or built-in, without loading it."""
-    from dlcore.builtin import BUILTINS
-    from dlcore.dataset import read_manifest
+    from dlcore.catalogue import describe_dataset
 
-    manifest = read_manifest(name) if NAME_PATTERN.match(name) else None
-    entry = manifest or BUILTINS.get(name)
+    entry = describe_dataset(name)
     if entry is None:
         raise LayerLabError(
             f"No dataset named {name!r}; choose one from `dlcore datasets` or import your own."
@@ -305,7 +302,7 @@ def cancel(run_id: str, actor: str | None = None) -> dict:
 
 
 def comment(run_id: str, text: str, actor: str | None = None) -> str:
-    """Set the run's comment (plain text, at most ``runs.MAX_COMMENT`` characters; "" clears
+    """Set the run's comment (plain text, at most ``run_comments.MAX_COMMENT`` characters; "" clears
     it) and return it as stored. Only its owner or the instructor (``actor`` None) may."""
     _check_owner(run_id, actor)
     return write_comment(run_id, text)

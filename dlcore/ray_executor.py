@@ -7,8 +7,8 @@ a job's process on this machine, this one sends the job to Ray as a task that ru
 it (shared storage). The queue stays here: the fair queue's order, the pause, and the limits
 (jobs per attendee and in all, model size and memory at submission; jobs at once here) are
 enforced before a task is sent, and Ray is never sent more than the cluster has room for, so it
-never queues a job itself and the fair order holds. Each task asks for a fraction of one GPU
-sized from the job's estimated memory (a CPU on a cluster without GPUs).
+never queues a job itself and the fair order holds. What a task asks for is
+``dlcore.ray_resources``; the task itself (what runs on a node), ``dlcore.ray_task``.
 
 This process owns the tasks it sends (Ray ends a driver's tasks when the driver goes): a run's
 ``worker.json`` names this process, so a run reads "running" exactly while its task can still
@@ -21,23 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
 import signal
 import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from dlcore import LayerLabError
 from dlcore.executor import STATE, executor_settings, queue_dir
-from dlcore.fairqueue import GPU_USABLE_SHARE, MAX_JOBS_PER_GPU, job_gpu_mb
-from dlcore.records import RunStatus
+from dlcore.ray_resources import DEFAULT_GPU_MB, Capacity, fits, task_resources
+from dlcore.ray_task import task_environment, train_on_node
 from dlcore.runs import (
     ACTIVE,
-    LOG,
     cancel_requested,
     read_all_statuses,
     read_status,
@@ -48,91 +45,7 @@ from dlcore.runs import (
 from dlcore.scheduler import Scheduler
 from dlcore.storage import atomic_write_json, data_home, file_lock
 
-GPU_JOB_CPUS = 0.5  # what a GPU job asks for beside its share of a card: 20 jobs fit 10 cores
-DEFAULT_GPU_MB = 16_384.0  # a card's memory when neither the settings nor nvidia-smi say
-FRACTION_STEP = 0.01  # GPU shares are whole hundredths (Ray accepts up to 4 decimals)
 LOCAL_OBJECT_STORE_MB = 256  # a job's task passes two strings: Ray's default takes 30% of RAM
-# Passed from this process's environment to every task (paths under the data directory are
-# rewritten to the shared path): the limits, the Keras backend and the framework's settings.
-PASSED_PREFIXES = ("LAYERLAB_", "KERAS_", "TF_CPP_", "XLA_", "MPLCONFIGDIR")
-
-
-@dataclass(frozen=True)
-class Capacity:
-    """What the cluster has for jobs: CPUs, GPUs (cards, counted over every node) and the
-    memory of one card (MB), which turns a job's estimated memory into a share of a card."""
-
-    cpus: float = 0.0
-    gpus: float = 0.0
-    card_mb: float = DEFAULT_GPU_MB
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, payload: object) -> Capacity:
-        """From the dispatcher's state file; an empty cluster for anything that is not one."""
-        if not isinstance(payload, dict):
-            return cls()
-        values = {}
-        for field in dataclasses.fields(cls):
-            value = payload.get(field.name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-                values[field.name] = float(value)
-        return cls(**values)
-
-
-def gpu_fraction(reserved_mb: float, card_mb: float) -> float:
-    """The share of one card a job reserving ``reserved_mb`` asks Ray for: its part of the
-    card's usable memory, rounded up to a hundredth, at least a hundredth and at most 1 (a job
-    larger than its estimate still gets a whole card)."""
-    usable = max(card_mb, 1.0) * GPU_USABLE_SHARE
-    steps = math.ceil(max(reserved_mb, 0.0) / usable / FRACTION_STEP - 1e-9)
-    return round(min(1.0, max(FRACTION_STEP, steps * FRACTION_STEP)), 2)
-
-
-def task_resources(job: RunStatus, capacity: Capacity) -> dict[str, float]:
-    """The resources a job's task asks Ray for: a share of a GPU (from the job's estimated
-    memory and a CUDA context) and half a CPU on a cluster with GPUs, one CPU without."""
-    if capacity.gpus > 0:
-        return {
-            "num_cpus": GPU_JOB_CPUS,
-            "num_gpus": gpu_fraction(job_gpu_mb(job), capacity.card_mb),
-        }
-    return {"num_cpus": 1.0, "num_gpus": 0.0}
-
-
-def fits(
-    job: RunStatus, running: list[RunStatus], capacity: Capacity, max_concurrent: int = 0
-) -> bool:
-    """May ``job`` be sent to the cluster now, beside the ``running`` jobs? When the resources
-    of all of them fit what the cluster has (and ``max_concurrent``, 0 = no cap, allows). One
-    job alone always may: if it needs more than any node has, Ray says so on its own."""
-    if max_concurrent and len(running) >= max_concurrent:
-        return False
-    if not running:
-        return True
-    if capacity.gpus > 0 and len(running) >= MAX_JOBS_PER_GPU * capacity.gpus:
-        return False
-    asked = [task_resources(status, capacity) for status in [*running, job]]
-    for key, total in (("num_cpus", capacity.cpus), ("num_gpus", capacity.gpus)):
-        if sum(resources[key] for resources in asked) > total + 1e-9:
-            return False
-    return True
-
-
-def task_environment(home: Path, shared_home: Path) -> dict[str, str]:
-    """The variables a task sets before it trains: this process's LayerLab, Keras and framework
-    settings, with paths under ``home`` moved to ``shared_home`` (how the nodes mount it)."""
-    environment = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    for name, value in os.environ.items():
-        if name.startswith(PASSED_PREFIXES):
-            environment[name] = value
-    for name, value in environment.items():
-        if value == str(home) or value.startswith(str(home) + os.sep):
-            environment[name] = str(shared_home) + value[len(str(home)) :]
-    environment["LAYERLAB_HOME"] = str(shared_home)
-    return environment
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -145,46 +58,6 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as error:
         raise ConnectionError(f"nothing answers at {address} ({error.strerror or error})") from None
-
-
-@contextlib.contextmanager
-def _output_to(log: Path):
-    """Send this process's stdout and stderr (Python's and the frameworks') to the run's log
-    while the job trains, as the local executor does; a Ray worker serves other jobs after."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    handle = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.dup2(handle, 1)
-        os.dup2(handle, 2)
-        os.close(handle)
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
-
-
-def train_on_node(run_dir: str, environment: dict[str, str]) -> int:
-    """The job's Ray task: record the node it runs on, then train the run exactly as a local
-    job does (``worker.run_job`` records how it ends: completed, cancelled or failed)."""
-    os.environ.update(environment)
-    import ray
-
-    path = Path(run_dir)
-    node = socket.gethostname()
-    cards = [str(card) for card in ray.get_gpu_ids()]
-    gpu = int(cards[0]) if cards and cards[0].isdigit() else None
-    write_status(path, node=node, gpu=gpu, message=f"Starting on node {node}.")
-    with _output_to(path / LOG):
-        from dlcore import worker
-
-        return worker.run_job(path)
 
 
 class RayDispatcher(Scheduler):

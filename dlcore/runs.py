@@ -23,8 +23,7 @@ import numpy as np
 from dlcore import LayerLabError
 from dlcore.records import MetricRow, RunStatus, WorkerInfo
 from dlcore.spec import Experiment
-from dlcore.storage import atomic_write_bytes, atomic_write_json, disk_full_as_error, runs_dir
-from dlcore.text import plain
+from dlcore.storage import atomic_write_bytes, atomic_write_json, runs_dir
 
 SPEC = "spec.json"  # the Experiment
 DATASET = "dataset.json"  # classes, image shape and preparation settings it trained with
@@ -45,7 +44,6 @@ FINISHED = ("completed", "failed", "cancelled", "interrupted")
 DAMAGED = "damaged"
 # Ids look like 20250101-093000-a1b2c3; anything else (``..``, ``/``, very long) is refused early.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-MAX_COMMENT = 500  # characters of a run's comment: a note in a table, not an essay
 STARTUP_GRACE_S = 10.0  # a running run without a worker record yet is not taken for dead
 # What a damaged .keras file raises from Keras's loader (a bad zip, config or weights file).
 _MODEL_ERRORS = (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile)
@@ -77,7 +75,7 @@ def run_path(run_id: str) -> Path:
     return path
 
 
-def _load_json(path: Path, missing: object = None) -> object:
+def load_json(path: Path, missing: object = None) -> object:
     """A JSON file's value, ``missing`` if there is no file; ValueError if it does not parse."""
     try:
         return json.loads(path.read_bytes())
@@ -98,7 +96,7 @@ def write_new_run(folder: Path, experiment: Experiment, status: RunStatus) -> No
 def read_spec(run_id: str) -> Experiment:
     path = run_path(run_id)  # RunNotFound is a ValueError too: outside the try
     try:
-        payload = _load_json(path / SPEC)
+        payload = load_json(path / SPEC)
         if not isinstance(payload, dict):
             raise ValueError("not a JSON object")
         return Experiment.from_dict(payload)
@@ -111,7 +109,7 @@ def read_dataset_info(run_id: str) -> dict:
     worker has loaded its dataset."""
     path = run_path(run_id)
     try:
-        info = _load_json(path / DATASET, {})
+        info = load_json(path / DATASET, {})
         if not isinstance(info, dict):
             raise ValueError("not a JSON object")
         if info and not (
@@ -130,7 +128,7 @@ def write_dataset_info(path: Path, info: dict) -> None:
 
 
 def _read_status_file(path: Path) -> RunStatus:
-    payload = _load_json(path / STATUS)
+    payload = load_json(path / STATUS)
     if payload is None:
         raise ValueError("missing")
     return RunStatus.from_dict(payload)
@@ -176,7 +174,7 @@ def record_worker(path: Path, pid: int) -> None:
 
 def read_worker(path: Path) -> WorkerInfo | None:
     """The run's worker record, None before there is one; ValueError if it is damaged."""
-    payload = _load_json(path / WORKER)
+    payload = load_json(path / WORKER)
     return None if payload is None else WorkerInfo.from_dict(payload)
 
 
@@ -310,50 +308,6 @@ def read_model(run_id: str):
         raise RunDamaged(damaged_message(run_id, name, type(error).__name__)) from None
 
 
-def write_evaluation(path: Path, results: dict, arrays: dict[str, np.ndarray]) -> None:
-    """``predictions.npz`` first, then ``evaluation.json``: the JSON marks a complete pair."""
-    import io
-
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    atomic_write_bytes(path / PREDICTIONS, buffer.getvalue())
-    atomic_write_json(path / EVALUATION, results)
-
-
-def read_evaluation(run_id: str) -> dict | None:
-    """The run's evaluation.json, None before there is one; RunDamaged if it is not an object."""
-    path = run_path(run_id)
-    try:
-        evaluation = _load_json(path / EVALUATION)
-        if evaluation is not None and not isinstance(evaluation, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as error:
-        raise RunDamaged(damaged_message(run_id, EVALUATION, str(error))) from None
-    return evaluation
-
-
-def read_predictions(run_id: str, split: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(probabilities, labels)`` of a split; RunDamaged if the file is cut or inconsistent."""
-    path = run_path(run_id)
-    try:
-        with np.load(path / PREDICTIONS, allow_pickle=False) as data:
-            if f"{split}_labels" not in data:
-                raise LayerLabError(f"Run {run_id} has no {split} split; choose 'val'.")
-            probabilities = np.asarray(data[f"{split}_probabilities"], dtype=np.float32)
-            labels = np.asarray(data[f"{split}_labels"]).astype(np.int64)
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
-        raise RunDamaged(damaged_message(run_id, PREDICTIONS, type(error).__name__)) from None
-    except ValueError as error:
-        if isinstance(error, LayerLabError):
-            raise
-        raise RunDamaged(damaged_message(run_id, PREDICTIONS, str(error)[:80])) from None
-    fits = probabilities.ndim == 2 and probabilities.shape == (len(labels), num_classes)
-    if not fits or (len(labels) and not (0 <= labels.min() and labels.max() < num_classes)):
-        problem = f"its {split} arrays do not match the {num_classes} classes"
-        raise RunDamaged(damaged_message(run_id, PREDICTIONS, problem))
-    return probabilities, labels
-
-
 def write_filter_history(path: Path, layer_name: str, kernels: np.ndarray) -> None:
     """The first conv layer's kernels so far: float32 (epochs + 1, k, k, in, filters), frame 0
     before training. Rewritten whole at each epoch end (a few KB), atomically."""
@@ -382,36 +336,6 @@ def read_filter_history(run_id: str) -> tuple[str, np.ndarray]:
     if kernels.ndim != 5 or not len(kernels):
         raise RunDamaged(damaged_message(run_id, FILTERS, f"kernels of shape {kernels.shape}"))
     return layer_name, kernels
-
-
-def clean_comment(text: object) -> str:
-    """A comment as stored and shown: plain text on one line (``dlcore.text.plain``), spaces
-    collapsed, at most ``MAX_COMMENT`` characters."""
-    return " ".join(plain("" if text is None else text).split())[:MAX_COMMENT].strip()
-
-
-def write_comment(run_id: str, text: object) -> str:
-    """Replace the run's comment (atomically) and return it as stored; an empty comment
-    removes the file. Who may do this is ``jobs.comment``'s business."""
-    path = run_path(run_id) / COMMENT
-    comment = clean_comment(text)
-    with disk_full_as_error("saving the comment"):
-        if comment:
-            atomic_write_bytes(path, comment.encode())
-        else:
-            path.unlink(missing_ok=True)
-    return comment
-
-
-def read_comment(run_id: str) -> str:
-    """The run's comment; "" when it has none, its file is damaged (not UTF-8, unreadable) or
-    the run is gone (deleted while a table was listing it): a note never fails a page."""
-    try:
-        with open(run_path(run_id) / COMMENT, "rb") as handle:
-            data = handle.read(MAX_COMMENT * 4)  # a file grown by hand is cut, not read whole
-        return clean_comment(data.decode())
-    except (OSError, UnicodeDecodeError, RunNotFound):  # FileNotFoundError is an OSError
-        return ""
 
 
 def request_cancel(run_id: str) -> None:

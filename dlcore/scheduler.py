@@ -53,7 +53,7 @@ def preload() -> None:
     import keras  # noqa: F401
     import sklearn.metrics  # noqa: F401
 
-    from dlcore import backend, builtin, evaluate, images, model, worker  # noqa: F401
+    from dlcore import backend, catalogue, evaluate, images, model, worker  # noqa: F401
 
 
 class Scheduler:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlcore import LayerLabError
-from dlcore.recipes import DEFAULT_RECIPE, PRESET_RECIPES, RECIPES, check_recipe
+from dlcore.recipes import DEFAULT_RECIPE, PRESET_RECIPES, RECIPES, check_recipe, fit_to_dataset
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu")
 PADDINGS = ("valid", "same")
@@ -24,10 +24,17 @@ POOLINGS = ("max", "average", "none")
 HEADS = ("flatten", "global_average", "global_max")
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adamw")
 FLIPS = ("none", "horizontal", "vertical", "both")
+# AugmentSpec's fields, in the order the model applies them
+AUGMENTATIONS = ("flip", "rotation", "shift", "zoom", "contrast", "noise")
+AUGMENT_FACTORS = AUGMENTATIONS[1:]  # those set by a strength (flip is set by a direction)
+# "auto" trains in bfloat16 where the device computes in it natively, else float32
+# (dlcore.backend.training_precision); saved models are float32 whatever the precision.
+PRECISIONS = ("auto", "float32", "bfloat16")
 # ImageNet networks from keras.applications used as the feature extractor (transfer learning):
 # "mobilenet" is MobileNetV3Small, "efficientnet" EfficientNetB0 (dlcore.transfer builds them).
 BACKBONES = ("mobilenet", "efficientnet")
-PRESETS = ("mlp", "lenet", "cnn3", "vgg-bn", *BACKBONES, "custom")
+SCRATCH_PRESETS = ("mlp", "lenet", "cnn3", "vgg-bn")  # networks trained from random weights
+PRESETS = (*SCRATCH_PRESETS, *BACKBONES, "custom")
 # Batch norm's moving averages with Keras's default momentum (0.99) lag far behind the weights in
 # a short workshop run, so validation reads near chance for the first epochs; 0.9 follows them
 # within a few dozen batches (bench/cifar_bn.py measures it).
@@ -143,14 +150,12 @@ class AugmentSpec:
 
     def __post_init__(self) -> None:
         _check_choice("Flip", self.flip, FLIPS)
-        for name in ("rotation", "shift", "zoom", "contrast", "noise"):
+        for name in AUGMENT_FACTORS:
             _check_range(f"Augmentation {name}", getattr(self, name), 0.0, 0.5, float)
 
     @property
     def enabled(self) -> bool:
-        return self.flip != "none" or any(
-            getattr(self, name) > 0 for name in ("rotation", "shift", "zoom", "contrast", "noise")
-        )
+        return self.flip != "none" or any(getattr(self, name) > 0 for name in AUGMENT_FACTORS)
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,7 @@ class TrainSpec:
     # freeze_epochs epochs (more than epochs = frozen for the whole run).
     from_run: str = ""
     freeze_epochs: int = 0
+    precision: str = "auto"  # one of PRECISIONS
 
     def __post_init__(self) -> None:
         _check_range("Epochs", self.epochs, 1, 1000)
@@ -191,6 +197,7 @@ class TrainSpec:
                 "it, or leave it empty to start from random weights."
             )
         _check_range("Freeze epochs", self.freeze_epochs, 0, 1000)
+        _check_choice("Precision", self.precision, PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -308,10 +315,20 @@ def preset_model(name: str) -> ModelSpec:
 PRESET_TRAINING = {
     **{name: recipes[DEFAULT_RECIPE] for name, recipes in PRESET_RECIPES.items()},
     # the new head learns on frozen ImageNet features first, then the whole network fine-tunes
-    "mobilenet": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 4,
-                  "freeze_epochs": 2},  # fmt: skip
-    "efficientnet": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 4,
-                     "freeze_epochs": 2},  # fmt: skip
+    "mobilenet": {
+        "optimizer": "adam",
+        "learning_rate": 0.001,
+        "batch_size": 32,
+        "epochs": 4,
+        "freeze_epochs": 2,
+    },  # fmt: skip
+    "efficientnet": {
+        "optimizer": "adam",
+        "learning_rate": 0.001,
+        "batch_size": 32,
+        "epochs": 4,
+        "freeze_epochs": 2,
+    },  # fmt: skip
 }
 
 PRESET_DESCRIPTIONS = {
@@ -325,29 +342,38 @@ PRESET_DESCRIPTIONS = {
 }
 
 
-def preset_training(name: str, recipe: str = DEFAULT_RECIPE) -> dict[str, Any]:
+def preset_training(name: str, recipe: str = DEFAULT_RECIPE, num_train: int = 0) -> dict[str, Any]:
     """A preset's TrainSpec fields in a recipe: "fast" (the default) or "lesson" (the lesson's
-    own settings). A preset without a lesson of its own has one set for both."""
+    own settings). A preset without a lesson of its own has one set for both. ``num_train``
+    (the training images, 0 if unknown) sizes the fast recipe to a small dataset."""
     _check_choice("Model preset", name, PRESETS)
     check_recipe(recipe)
-    return dict(PRESET_RECIPES.get(name, {}).get(recipe) or PRESET_TRAINING.get(name, {}))
+    settings = dict(PRESET_RECIPES.get(name, {}).get(recipe) or PRESET_TRAINING.get(name, {}))
+    if recipe == "fast" and name in PRESET_RECIPES:
+        settings = fit_to_dataset(settings, num_train)
+    return settings
 
 
-def matching_recipe(name: str, training: TrainSpec) -> str:
+def matching_recipe(name: str, training: TrainSpec, num_train: int = 0) -> str:
     """The recipe of preset ``name`` whose settings ``training`` has ("fast" first), or "" when
     they were changed from every recipe. The seed is no part of a recipe."""
     for recipe in RECIPES:
-        settings = preset_training(name, recipe) if name in PRESETS else {}
+        settings = preset_training(name, recipe, num_train) if name in PRESETS else {}
         if settings and all(getattr(training, k) == v for k, v in settings.items()):
             return recipe
     return ""
 
 
 def preset_experiment(
-    name: str, dataset: str = "mnist-sample", recipe: str = DEFAULT_RECIPE, **training: Any
+    name: str,
+    dataset: str = "mnist-sample",
+    recipe: str = DEFAULT_RECIPE,
+    num_train: int = 0,
+    **training: Any,
 ) -> Experiment:
-    """An experiment with a lesson's network and a recipe's training settings (overridable)."""
-    settings = {**preset_training(name, recipe), **training}
+    """An experiment with a lesson's network and a recipe's training settings (overridable);
+    ``num_train`` (the dataset's training images, 0 if unknown) sizes the fast recipe."""
+    settings = {**preset_training(name, recipe, num_train), **training}
     return Experiment(
         data=DataSpec(dataset=dataset),
         model=preset_model(name),

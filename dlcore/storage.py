@@ -85,10 +85,6 @@ def slugify(text: str) -> str:
     return slug[:48] or "dataset"
 
 
-def new_id(prefix: str = "") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,12 +10,13 @@ from datetime import datetime
 import pandas as pd
 
 from dlcore import LayerLabError, attendees
-from dlcore.runs import DAMAGED, FINISHED, model_file, read_comment, read_metric_rows, read_spec
-from dlcore.spec import AugmentSpec, Experiment, ModelSpec
+from dlcore.run_comments import read_comment
+from dlcore.runs import DAMAGED, FINISHED, model_file, read_metric_rows, read_spec
+from dlcore.spec import AUGMENT_FACTORS, AugmentSpec, Experiment, ModelSpec
 from dlcore.text import plain
 
 EPOCH_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
-_AUGMENT_SHORT = {"rotation": "rotate", "shift": "shift", "zoom": "zoom", "contrast": "contrast"}
+_AUGMENT_WORDS = {"rotation": "rotate"}  # the others read as they are named
 
 
 def architecture_summary(model: ModelSpec) -> str:
@@ -45,10 +46,9 @@ def augment_summary(augment: AugmentSpec) -> str:
     if not augment.enabled:
         return "off"
     parts = [f"flip {augment.flip}"] if augment.flip != "none" else []
-    parts += [f"{short} {getattr(augment, n):g}" for n, short in _AUGMENT_SHORT.items()]
-    parts = [p for p in parts if not p.endswith(" 0")]
-    if augment.noise > 0:
-        parts.append(f"noise {augment.noise:g}")
+    for name in AUGMENT_FACTORS:
+        if getattr(augment, name) > 0:
+            parts.append(f"{_AUGMENT_WORDS.get(name, name)} {getattr(augment, name):g}")
     return ", ".join(parts)
 
 

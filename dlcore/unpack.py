@@ -1,4 +1,5 @@
-"""Unpacking uploads safely: ZIP archives, browser folder uploads and ``.npz`` files.
+"""Unpacking uploads safely: ZIP archives and browser folder uploads (an ``.npz`` is a ZIP:
+``dlcore.npz_import`` opens it with ``open_zip``).
 
 Files are written only into a private scratch folder under the data directory, which is always
 removed. Members whose path would escape it (``..``, absolute paths, symbolic links) are refused,
@@ -22,8 +23,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-import numpy as np
-
 from dlcore import LayerLabError
 from dlcore.limits import Limits, load_limits
 from dlcore.storage import DISK_FULL_ERRNOS, disk_full_as_error, is_inside, scratch_dir
@@ -39,6 +38,11 @@ DUPLICATE_ERRORS = (FileExistsError, NotADirectoryError, IsADirectoryError)
 def is_ignored(name: str) -> bool:
     """Hidden files and folders, and the litter of macOS and Windows (``__MACOSX``...)."""
     return name.startswith(".") or name in IGNORED_NAMES
+
+
+def is_ignored_path(path: str) -> bool:
+    """A relative path (``a/b/c.jpg``) inside an ignored folder, or an ignored file."""
+    return any(is_ignored(part) for part in PurePosixPath(path).parts)
 
 
 @contextlib.contextmanager
@@ -216,90 +220,3 @@ def write_streams(files: Sequence[tuple[str, BinaryIO]], root: Path, limits: Lim
 def write_files(files: Sequence[tuple[str, bytes]], root: Path, limits: Limits) -> list[dict]:
     """``write_streams`` for ``(relative path, bytes)`` pairs."""
     return write_streams([(name, io.BytesIO(data)) for name, data in files], root, limits)
-
-
-def _check_not_npy(source: bytes | str | Path, limits: Limits) -> None:
-    check_upload(source, ".npz file", limits)
-    if isinstance(source, bytes):
-        head = source[:6]
-    else:
-        with open(source, "rb") as handle:
-            head = handle.read(6)
-    if head == b"\x93NUMPY":
-        raise LayerLabError("This is a single .npy array; save x_train, y_train with np.savez.")
-
-
-def read_npz(source: bytes | str | Path) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` upload, never unpickling anything (``allow_pickle=False``)."""
-    limits = load_limits()
-    _check_not_npy(source, limits)
-    open_zip(source, limits, ".npz file").close()  # an .npz is a ZIP: same size limits
-    data = io.BytesIO(source) if isinstance(source, bytes) else source
-    try:
-        with np.load(data, allow_pickle=False) as loaded:
-            arrays = {key: loaded[key] for key in loaded.files}
-    except ValueError as error:
-        if "pickle" not in str(error):
-            raise LayerLabError(
-                f"Cannot read this .npz ({error}); save it with np.savez."
-            ) from None
-        raise LayerLabError(
-            "The .npz holds Python objects (object arrays), which are never loaded for safety; "
-            "save plain number arrays (uint8 or float) with np.savez."
-        ) from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        raise LayerLabError(f"Cannot read this .npz ({error}); save it with np.savez.") from None
-    if not {"x_train", "y_train"} <= set(arrays):
-        raise LayerLabError(
-            f"The .npz holds {sorted(arrays)}; expected x_train and y_train (and optionally "
-            "x_test, y_test), as keras.datasets returns them: save them with "
-            "np.savez(path, x_train=..., y_train=...)."
-        )
-    return arrays
-
-
-def npz_shapes(source: bytes | str | Path, limits: Limits) -> dict[str, tuple[tuple, str]]:
-    """``{array name: (shape, dtype)}`` of an ``.npz``, read from the headers of its members
-    without loading any data: the count and size of an import are checked before it is read.
-    Refuses arrays that would take more than ``max_import_mb`` once loaded."""
-    _check_not_npy(source, limits)
-    archive = open_zip(source, limits, ".npz file")
-    found, total = {}, 0
-    with archive:
-        for info in archive.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            try:
-                with archive.open(info) as member:
-                    version = np.lib.format.read_magic(member)
-                    read = (
-                        np.lib.format.read_array_header_1_0
-                        if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0
-                    )
-                    shape, _fortran, dtype = read(member)
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, SyntaxError):
-                continue  # read_npz reports an unreadable member clearly
-            if dtype.hasobject:
-                read_npz(source)  # refuses object arrays without unpickling them
-            found[info.filename[:-4]] = (tuple(shape), str(dtype))
-            total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-    if total > limits.max_import_mb * MB:
-        raise LayerLabError(
-            f"The .npz arrays take {total / MB:,.0f} MB once loaded, more than this server's "
-            f"limit of {limits.max_import_mb:,} MB per import; save the images as uint8 (0-255) "
-            "or import fewer of them."
-        )
-    if not {"x_train", "y_train"} <= set(found):
-        read_npz(source)  # says what the file holds instead, and what to save
-    if ("x_test" in found) != ("y_test" in found):
-        raise LayerLabError("Give both x_test and y_test, or neither.")
-    for key in ("x_train", "x_test"):
-        shape = found.get(key, ((1, 1, 1),))[0]
-        if len(shape) not in (3, 4) or 0 in shape or (len(shape) == 4 and shape[3] not in (1, 3)):
-            shown = (*shape, 1) if len(shape) == 3 else shape
-            raise LayerLabError(
-                f"{key} has shape {shown}; expected (N, H, W) or (N, H, W, 1|3): save one "
-                "grayscale or RGB image per row."
-            )
-    return found

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dlcore import LayerLabError, attendees, runs
 from dlcore.builtin import BUILTINS
-from dlcore.dataset import DatasetNotFound, delete_prepared, may_change_dataset, read_manifest
-from dlcore.importer import one_writer
+from dlcore.dataset import DatasetNotFound, delete_prepared, read_manifest
+from dlcore.ownership import may_change_dataset, one_writer
 from dlcore.storage import check_name
 
 

@@ -18,30 +18,27 @@ from pathlib import Path
 import numpy as np
 
 from dlcore import LayerLabError
+from dlcore.callbacks import (  # noqa: F401 - Diverged: part of the worker's interface
+    Cancelled,
+    Diverged,
+    Float32Twin,
+    make_early_stopping,
+    make_filter_callback,
+    make_progress_callback,
+)
+from dlcore.layer_table import layer_table, table_totals
 from dlcore.limits import load_limits
-from dlcore.records import MetricRow
 from dlcore.runs import (
     BEST,
     MODEL,
-    append_metric,
     cancel_requested,
     read_model,
     read_spec,
     read_status,
     write_dataset_info,
-    write_filter_history,
     write_status,
 )
-from dlcore.schedules import learning_rate_at
 from dlcore.spec import Experiment
-
-
-class Cancelled(Exception):
-    """The attendee pressed Cancel."""
-
-
-class Diverged(LayerLabError):
-    """The loss became NaN or infinite."""
 
 
 def _now() -> str:
@@ -57,110 +54,15 @@ def training_subset(x: np.ndarray, y: np.ndarray, limit: int, seed: int):
     return x[keep], y[keep]
 
 
-def make_progress_callback(path: Path, experiment: Experiment, num_train: int):
-    """A Keras callback that logs metrics, saves the best checkpoint, obeys Cancel and stops
-    with a clear message when the loss diverges."""
-    import keras
-
-    training = experiment.training
-    steps_per_epoch = math.ceil(num_train / training.batch_size)
-    total_steps = steps_per_epoch * training.epochs
-
-    class Progress(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            if hasattr(self, "start"):  # the second phase of a run with frozen layers
-                return
-            self.start = time.monotonic()
-            self.last_log = 0.0
-            self.best = (-1.0, math.inf)
-            self.epoch = 0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-
-        def _timing(self, done_steps: int) -> dict:
-            elapsed = time.monotonic() - self.start
-            rate = done_steps * training.batch_size / elapsed if elapsed else 0.0
-            eta = elapsed / done_steps * (total_steps - done_steps) if done_steps else None
-            return {"elapsed": round(elapsed, 2), "images_per_second": round(rate, 1), "eta": eta}
-
-        def on_train_batch_end(self, batch, logs=None):
-            logs = logs or {}
-            loss = float(logs.get("loss", 0.0))
-            step = self.epoch * steps_per_epoch + batch + 1
-            if not math.isfinite(loss):
-                lr = learning_rate_at(training, step - 1, steps_per_epoch)
-                raise Diverged(
-                    f"The loss became {loss} at epoch {self.epoch + 1}, batch {batch + 1}: the "
-                    f"learning rate {lr:g} is too high for this network. Try {lr / 10:g}, or add "
-                    "batch normalization."
-                )
-            if cancel_requested(path):
-                raise Cancelled
-            now = time.monotonic()
-            if now - self.last_log >= 0.5 or batch + 1 == steps_per_epoch:
-                self.last_log = now
-                accuracy = float(logs.get("accuracy", 0.0))
-                progress = step / total_steps
-                row = {"epoch": self.epoch + 1, "step": step, "loss": loss, "accuracy": accuracy}
-                rate = {"learning_rate": learning_rate_at(training, step - 1, steps_per_epoch)}
-                append_metric(
-                    path,
-                    MetricRow("batch", **row, progress=progress, **self._timing(step), extra=rate),
-                )
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = {k: float(v) for k, v in (logs or {}).items()}
-            step = (epoch + 1) * steps_per_epoch
-            record = {"kind": "epoch", "epoch": epoch + 1, "step": step, **logs}
-            record["progress"] = (epoch + 1) / training.epochs
-            # the rate of the epoch's last batch (Keras may log its own; this one is the spec's)
-            record["learning_rate"] = learning_rate_at(training, step - 1, steps_per_epoch)
-            append_metric(path, MetricRow.from_dict(record | self._timing(step)))
-            score = (logs.get("val_accuracy", 0.0), -logs.get("val_loss", 0.0))
-            if score > (self.best[0], -self.best[1]):
-                self.best = (score[0], -score[1])
-                tmp = path / "best.tmp.keras"
-                self.model.save(tmp)
-                os.replace(tmp, path / BEST)
-                write_status(path, best_epoch=epoch + 1)
-
-    return Progress()
-
-
-def make_filter_callback(path: Path, layer_name: str):
-    """A Keras callback that saves the kernels of ``layer_name`` (the first conv layer) before
-    training and after each epoch, for the "filters over time" slider. Nothing else about the
-    network's inside is computed while it trains."""
-    import keras
-
-    class FilterHistory(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            if hasattr(self, "kernels"):  # the second phase of a run with frozen layers
-                return
-            self.kernels = []
-            self._save()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self._save()
-
-        def _save(self):
-            kernel = self.model.get_layer(layer_name).kernel
-            self.kernels.append(keras.ops.convert_to_numpy(kernel))
-            write_filter_history(path, layer_name, np.stack(self.kernels))
-
-    return FilterHistory()
-
-
 def train(path: Path) -> None:
     """Train the run in ``path`` (the slot is already held)."""
     from dlcore import backend
-    from dlcore.builtin import load_dataset
+    from dlcore.catalogue import load_dataset
     from dlcore.evaluate import evaluate_model
     from dlcore.images import PrepSettings
     from dlcore.jobs import check_training_limits
-    from dlcore.model import build_model, conv_layer_names
-    from dlcore.transfer import backbone_layer_name, fit_in_phases, reuse_weights
+    from dlcore.model import build_model
+    from dlcore.transfer import backbone_layer_name, reuse_weights
 
     experiment = read_spec(path.name)
     device = backend.configure(experiment.training.seed)
@@ -189,58 +91,31 @@ def train(path: Path) -> None:
         dataset.x_train, dataset.y_train, experiment.data.max_train_images, experiment.training.seed
     )
     training = experiment.training
-    model = build_model(
-        experiment.model,
-        dataset.image_shape,
-        dataset.num_classes,
-        experiment.augment,
-        pretrained=not training.from_run,  # a backbone's weights then come from that run
-    )
-    if training.from_run:
-        reused = reuse_weights(model, training.from_run)
-    else:
-        reused = (
-            [backbone_layer_name(experiment.model.backbone)] if experiment.model.backbone else []
+    network = (experiment.model, dataset.image_shape, dataset.num_classes, experiment.augment)
+    connections = table_totals(layer_table(*network))["connections"]
+    precision = backend.training_precision(training.precision, connections)
+    # Saved models are float32 whatever the precision: a float32 twin takes the weights.
+    validation = (dataset.x_val, dataset.y_val)
+    twin = Float32Twin(network, validation, training.batch_size) if precision != "float32" else None
+    with backend.precision_policy(precision):
+        # a backbone's weights then come from that run
+        model = build_model(*network, pretrained=not training.from_run)
+        if training.from_run:
+            reused = reuse_weights(model, training.from_run)
+        else:
+            backbone = experiment.model.backbone
+            reused = [backbone_layer_name(backbone)] if backbone else []
+        write_status(
+            path,
+            message="Training: the curves below grow with every batch and epoch."
+            + _reuse_note(reused, training.from_run, min(training.freeze_epochs, training.epochs))
+            + (f" It computes in {precision}; the saved network is float32." if twin else ""),
+            started=_now(),
+            num_params=int(model.count_params()),
+            num_train=len(y_train),
         )
-    write_status(
-        path,
-        message="Training: the curves below grow with every batch and epoch."
-        + _reuse_note(reused, training.from_run, min(training.freeze_epochs, training.epochs)),
-        started=_now(),
-        num_params=int(model.count_params()),
-        num_train=len(y_train),
-    )
-    callbacks = [make_progress_callback(path, experiment, len(y_train))]
-    convolutions = conv_layer_names(model)
-    if convolutions:
-        callbacks.append(make_filter_callback(path, convolutions[0]))
-    patience = experiment.training.early_stopping_patience
-    if patience:
-        import keras
-
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=patience, restore_best_weights=True
-            )
-        )
-    cancelled = False
-    try:
-        fit_in_phases(
-            model,
-            reused,
-            training,
-            math.ceil(len(y_train) / training.batch_size),
-            callbacks,
-            x=x_train,
-            y=y_train,
-            batch_size=training.batch_size,
-            validation_data=(dataset.x_val, dataset.y_val),
-            shuffle=True,
-            verbose=0,
-        )
-    except Cancelled:
-        cancelled = True
-    _save_final_model(path, model, keep_best=cancelled or not patience)
+        cancelled = _fit(path, experiment, model, reused, (x_train, y_train), validation, twin)
+        _save_final_model(path, model, twin)
     if cancelled:
         epochs = read_status(path.name).best_epoch
         kept = f"the best weights (epoch {epochs}) are kept" if epochs else "no epoch finished"
@@ -252,6 +127,41 @@ def train(path: Path) -> None:
     write_status(path, status="completed", message="Finished.", ended=_now())
 
 
+def _fit(path: Path, experiment: Experiment, model, reused, train_data, validation, twin) -> bool:
+    """Train ``model`` with the run's callbacks; True when the attendee cancelled. Early stopping
+    watches the validation accuracy, as the best checkpoint does: it only decides when to stop,
+    and the weights kept are always the best checkpoint's. With a float32 ``twin`` the twin
+    validates, in place of Keras's validation in bfloat16."""
+    from dlcore.model import conv_layer_names
+    from dlcore.transfer import fit_in_phases
+
+    training = experiment.training
+    x_train, y_train = train_data
+    callbacks = [make_progress_callback(path, experiment, len(y_train), twin)]
+    convolutions = conv_layer_names(model)
+    if convolutions:
+        callbacks.append(make_filter_callback(path, convolutions[0]))
+    if training.early_stopping_patience:
+        callbacks.append(make_early_stopping(training.early_stopping_patience))
+    try:
+        fit_in_phases(
+            model,
+            reused,
+            training,
+            math.ceil(len(y_train) / training.batch_size),
+            callbacks,
+            x=x_train,
+            y=y_train,
+            batch_size=training.batch_size,
+            validation_data=None if twin else validation,
+            shuffle=True,
+            verbose=0,
+        )
+    except Cancelled:
+        return True
+    return False
+
+
 def _reuse_note(reused: list[str], from_run: str, frozen: int) -> str:
     if not reused:
         return ""
@@ -261,12 +171,15 @@ def _reuse_note(reused: list[str], from_run: str, frozen: int) -> str:
     return note + (f", frozen for the first {frozen} epoch(s)." if frozen else ".")
 
 
-def _save_final_model(path: Path, model, keep_best: bool) -> None:
-    """model.keras holds the best epoch's weights (or the last ones when none was saved)."""
-    if keep_best and (path / BEST).exists():
+def _save_final_model(path: Path, model, twin: Float32Twin | None = None) -> None:
+    """model.keras holds the best checkpoint's weights, the epoch with the highest validation
+    accuracy (or the last weights when no epoch ended with a checkpoint)."""
+    if (path / BEST).exists():
         shutil.copyfile(path / BEST, path / "model.tmp.keras")
     else:
-        model.save(path / "model.tmp.keras")
+        (twin.save if twin else lambda network, file: network.save(file))(
+            model, path / "model.tmp.keras"
+        )
     os.replace(path / "model.tmp.keras", path / MODEL)
 
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dlcore import LayerLabError, inference
 from dlcore.images import PrepSettings, preview_image
-from pages import classify_views, common
+from pages import classify_views, common, guards
 from pages import explain_views as views
 
 RESULTS = "_classify_results"  # (name, small preview, prediction): the uploads themselves go
@@ -31,11 +31,11 @@ def _classify_each(model, info: dict, inputs, top_k: int, digit_mode: bool) -> l
 
 
 st.title("Classify")
-run_id = common.choose_finished_run("Trained network (run)", "classify_run")["run_id"]
+run_id = guards.choose_finished_run("Trained network (run)", "classify_run")["run_id"]
 try:
     info = inference.run_preparation(run_id)
     settings = PrepSettings.from_dict(info["settings"])
-    model = common.cached_model(run_id)
+    model = guards.cached_model(run_id)
 except LayerLabError as error:
     common.stop_on_error(error)
 classes = info["classes"]

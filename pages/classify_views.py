@@ -9,13 +9,13 @@ from pathlib import PurePosixPath
 import pandas as pd
 import streamlit as st
 
-from dlcore import charts, inference
+from dlcore import inference, result_charts
+from dlcore.folders import IMAGE_TYPES
 from dlcore.limits import load_limits
-from dlcore.unpack import is_ignored
-from pages import common
+from dlcore.unpack import is_ignored_path
+from pages import common, grid
 from pages import explain_views as views
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 MB = 1024 * 1024
 NOT_SURE = 0.6
 GRID_COLUMNS = 4
@@ -24,11 +24,6 @@ NAMING = (
     "To have right and wrong counted, name each file after its class (`7_photo.jpg`, "
     "`cat.12.jpg`) or upload a folder with one sub-folder per class (`my digits/7/a.jpg`)."
 )
-
-
-def _hidden(name: str) -> bool:
-    """Files a folder upload carries by accident: hidden ones and macOS/Windows litter."""
-    return any(is_ignored(part) for part in PurePosixPath(name).parts)
 
 
 def _within_limits(files: list, most: int, total_mb: int) -> list:
@@ -61,7 +56,7 @@ def image_inputs() -> list[tuple[str, bytes]]:
         key=f"_classify_upload_{int(folder)}_{st.session_state.get('_classify_round', 0)}",
         max_upload_size=min(limits.max_upload_mb, total_mb),
     )
-    files = [file for file in files or [] if not _hidden(file.name)]
+    files = [file for file in files or [] if not is_ignored_path(file.name)]
     if folder:
         files.sort(key=lambda file: file.name)
     kept = _within_limits(files, most, total_mb)
@@ -92,12 +87,12 @@ def _card(name: str, preview, prediction, truth: str | None, model) -> None:
     """One image: the photo, what the network sees (and where it looked), its answer, top-k."""
     pictures = st.columns(3 if model is not None else 2)
     pictures[0].image(preview, caption=common.md(PurePosixPath(name).name))
-    pictures[1].image(common.enlarge(prediction.image, 112), caption="As the network sees it")
+    pictures[1].image(grid.enlarge(prediction.image, 112), caption="As the network sees it")
     if model is not None and (shown := views.heat_overlay(model, prediction.image, 112)):
         pictures[2].image(shown[0], caption="Where it looked")
     st.markdown(_verdict(prediction, truth))
     frame = pd.DataFrame(prediction.top, columns=["label", "probability"])
-    bars = charts.topk_chart(frame).properties(
+    bars = result_charts.topk_chart(frame).properties(
         height=22 * len(frame), autosize={"type": "fit-x", "contains": "padding"}
     )  # fit the width only: "fit" would squeeze the bars into the axes
     # No probability axis in a small card: each bar is labelled with its percentage.

@@ -5,7 +5,8 @@ from pathlib import PurePosixPath
 
 import streamlit as st
 
-from dlcore import LayerLabError, builtin, importer, npz_import, server_folders, usage
+from dlcore import LayerLabError, catalogue, importer, npz_import, server_folders, usage
+from dlcore.folders import IMAGE_TYPES
 from dlcore.limits import load_limits
 from dlcore.spec import DataSpec
 from dlcore.storage import slugify
@@ -22,7 +23,6 @@ SOURCES = (
 )
 ZIP, UPLOAD, SERVER, NPZ = SOURCES
 START_WITH = DataSpec().dataset  # the README's first step: the MNIST sample
-IMAGE_TYPES = sorted(ext.lstrip(".") for ext in importer.IMAGE_EXTENSIONS)
 MB = 1024 * 1024
 
 
@@ -45,7 +45,7 @@ def _use_builtin(name: str, rows: list[dict]) -> None:
     verb = "Downloading and preparing" if row["status"] == "download" else "Preparing"
     try:
         with st.spinner(f"{verb} {md(row['title'])}..."):
-            builtin.load_dataset(name)
+            catalogue.load_dataset(name)
     except LayerLabError as error:  # DatasetUnavailable says why and what to do instead
         show_error(error)
         return
@@ -71,7 +71,9 @@ def _import(source: str, payload, name: str, settings, val: float, test: float, 
             where = dict(root=payload["root"], val_path=payload["val_path"])
             server_folders.import_server_folder(payload["path"], name, settings, **where, **options)
         else:  # the page asked before replacing (views.target_controls)
-            npz_import.import_npz(payload, name, settings=settings, val_percent=val, **who)
+            npz_import.import_npz(
+                payload, name, settings=settings, val_percent=val, replace=replace, **who
+            )
     except LayerLabError as error:
         bar.empty()
         show_error(error)
@@ -168,7 +170,7 @@ if st.session_state.pop(views.IMPORTING, False):
 elif current_dataset():
     with summary.container():
         views.report(current_dataset())
-rows = builtin.list_datasets(owner=None if is_instructor() else attendee())
+rows = catalogue.list_datasets(owner=None if is_instructor() else attendee())
 ready, own = st.tabs(["Built-in and saved sets", "Bring your own images"])
 with ready:
     choice, use = _builtin_controls(rows)

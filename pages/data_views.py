@@ -11,12 +11,17 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, builtin, importer, server_folders, usage
-from dlcore.dataset import check_access, may_change_dataset, read_manifest
+from dlcore import LayerLabError, server_folders, usage
+from dlcore.builtin import BUILTINS
+from dlcore.dataset import read_manifest
+from dlcore.folders import IMAGE_EXTENSIONS
 from dlcore.images import RESIZE_MODES, PrepSettings, prepare_image, preview_image
 from dlcore.limits import load_limits
+from dlcore.ownership import check_access, check_target, may_change_dataset
 from dlcore.text import plain
-from pages.common import enlarge, md, set_dataset, show_error
+from dlcore.unpack import is_ignored_path
+from pages.common import md, set_dataset, show_error
+from pages.grid import enlarge
 from pages.identity import attendee, is_instructor
 
 STATUS = {"ready": "ready", "offline": "works offline", "download": "needs download"}
@@ -53,7 +58,7 @@ def keep(*keys: str) -> None:
 
 def builtin_table(rows: list[dict]) -> None:
     """Every set this person may use, with its full description (a table wraps long text)."""
-    sizes = [builtin.BUILTINS.get(r["name"], {}).get("approx_size", "") for r in rows]
+    sizes = [BUILTINS.get(r["name"], {}).get("approx_size", "") for r in rows]
     table = pd.DataFrame(
         {
             "Classes": [r["num_classes"] for r in rows],
@@ -101,9 +106,10 @@ def zip_sample(data: bytes) -> bytes | None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for info in archive.infolist():
                 path = PurePosixPath(info.filename)
-                hidden = any(p.startswith((".", "__MACOSX")) for p in path.parts)
-                image = path.suffix.lower() in importer.IMAGE_EXTENSIONS
-                if image and not hidden and info.file_size <= SAMPLE_MAX_BYTES:
+                wanted = (
+                    path.suffix.lower() in IMAGE_EXTENSIONS and info.file_size <= SAMPLE_MAX_BYTES
+                )
+                if wanted and not is_ignored_path(info.filename):
                     return archive.read(info)
     except (zipfile.BadZipFile, OSError, ValueError):
         return None  # the import itself reports a broken ZIP clearly
@@ -193,7 +199,7 @@ def target_controls(name: str) -> tuple[bool, bool]:
     if not name:
         return False, False
     try:
-        existing = importer.check_target(name, attendee(), usage.runs_using, replace=True)
+        existing = check_target(name, attendee(), usage.runs_using, replace=True)
     except LayerLabError as error:
         show_error(error)
         return False, False

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from dlcore import LayerLabError, charts, evaluate, jobs, summary
-from dlcore.dataset import PrivateDataset
-from pages import common, train_views
+from dlcore import LayerLabError, charts, evaluate, jobs, result_charts, summary
+from dlcore.ownership import PrivateDataset
+from pages import common, grid, guards, train_views
 from pages import explain_views as views
 
 CONFUSION = """
@@ -54,14 +54,14 @@ def _gallery(frame, images, limit: int) -> None:
     captions = [
         f"true {r.true} · predicted {r.predicted} ({r.confidence:.0%})" for r in rows.itertuples()
     ]
-    common.image_grid([images[i] for i in rows["index"]], captions, columns=6)
+    grid.image_grid([images[i] for i in rows["index"]], captions, columns=6)
 
 
 def _heat_gallery(frame, images) -> None:
     """Each mistake's heat map: where the network looked when it decided wrongly."""
     st.caption(views.HEAT_NOTE.format(count=len(frame)))
     try:
-        model = common.cached_model(run_id)
+        model = guards.cached_model(run_id)
     except LayerLabError as error:
         common.stop_on_error(error)
     captions = [f"true {r.true} · predicted {r.predicted}" for r in frame.itertuples()]
@@ -108,7 +108,7 @@ def _confusion(evaluation: dict, split: str) -> tuple[str, str] | None:
     """The confusion matrix as a clickable chart; the (true, predicted) cell clicked, if any."""
     with st.expander("How to read it"):
         st.markdown(CONFUSION)
-    heatmap = charts.confusion_heatmap(
+    heatmap = result_charts.confusion_heatmap(
         evaluate.confusion_frame(evaluation, split), class_order=evaluate.class_names(evaluation)
     ).properties(autosize="pad")  # cells keep their size; "fit" would squeeze them with the axes
     # (no chart title: the heading above names it)
@@ -140,7 +140,7 @@ def _confused_pairs(evaluation: dict, split: str) -> tuple[str, str] | None:
 
 
 st.title("Evaluate")
-run = common.choose_finished_run("Run", "evaluate_run")
+run = guards.choose_finished_run("Run", "evaluate_run")
 run_id = run["run_id"]
 try:
     with st.spinner("Evaluating the saved model on the validation and test images..."):
@@ -165,7 +165,7 @@ for index, name in enumerate(splits):
 history = _history(run_id)
 kept, note = (None, "")
 if not isinstance(history, LayerLabError):
-    kept, note = train_views.kept_weights(run_id, run, history)
+    kept, note = train_views.kept_weights(run, history)
 if note:
     st.caption(f"These figures are of the saved network. {note}")
 images = _split_images(run["dataset"], split)

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, charts, jobs, runs, summary
+from dlcore import LayerLabError, charts, jobs, run_comments, runs, summary
 from dlcore.runs import ACTIVE
-from pages import common, identity, sweep_views
+from pages import common, identity, state, sweep_views
 
 # The results first, so a 1366 px screen shows them, and the state, without scrolling.
 TABLE_ORDER = [
@@ -71,7 +71,7 @@ def _downloads(run_id: str, status: dict) -> None:
             on_click="ignore",
         )
     if third.button("Use these settings", help="Load this run's network and training settings."):
-        common.set_experiment(spec)
+        state.set_experiment(spec)
         common.set_dataset(spec.data.dataset)
         st.toast("Settings loaded: change one thing on the Model or Train page and compare.")
 
@@ -83,15 +83,15 @@ def _comment(run_id: str, status: dict) -> None:
     with st.form(f"comment_{run_id}", border=False):
         text = st.text_input(
             "Comment",
-            runs.read_comment(run_id),
-            max_chars=runs.MAX_COMMENT,
+            run_comments.read_comment(run_id),
+            max_chars=run_comments.MAX_COMMENT,
             placeholder="What did you change, what did you see?",
             key=f"comment_text_{run_id}",
         )
         if st.form_submit_button("Save comment", icon=":material/edit_note:"):
             try:
                 jobs.comment(
-                    run_id, text, actor=None if common.is_instructor() else common.attendee()
+                    run_id, text, actor=None if identity.is_instructor() else identity.attendee()
                 )
             except LayerLabError as error:
                 common.stop_on_error(error)
@@ -109,11 +109,11 @@ def _delete(run_id: str, status: dict) -> None:
     sure = st.checkbox(f"Yes, delete run {common.md(run_id)} and its model for good")
     if st.button("Delete run", icon=":material/delete:", disabled=not sure):
         try:
-            jobs.delete(run_id, actor=None if common.is_instructor() else common.attendee())
+            jobs.delete(run_id, actor=None if identity.is_instructor() else identity.attendee())
         except LayerLabError as error:
             common.stop_on_error(error)
-        if common.current_run() == run_id:
-            common.set_run(None)
+        if state.current_run() == run_id:
+            state.set_run(None)
         st.rerun()
 
 
@@ -124,7 +124,7 @@ def _leaderboard(statuses: list[dict]) -> None:
     if not identity.shared_dataset(dataset):
         st.caption("The class leaderboard counts runs on the shared datasets only.")
         return
-    board = summary.leaderboard(statuses, dataset, viewer=common.attendee())
+    board = summary.leaderboard(statuses, dataset, viewer=identity.attendee())
     if board.empty:
         return
     st.subheader(f"Class leaderboard · {common.md(dataset)}")
@@ -136,10 +136,10 @@ def _leaderboard(statuses: list[dict]) -> None:
 
 
 st.title("Experiments")
-statuses = common.visible_runs(jobs.list_runs())  # not the runs on others' own datasets
+statuses = identity.visible_runs(jobs.list_runs())  # not the runs on others' own datasets
 if not statuses:
     st.info("No run yet: train a model first.")
-    st.page_link("pages/train.py", label="Go to 4 · Train", icon=":material/model_training:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 st.caption(
     "Your runs and everyone's runs on the shared datasets, newest first, like the table of "
@@ -150,7 +150,7 @@ st.caption(
 _leaderboard(statuses)
 only_mine = st.toggle("Only my runs")
 if only_mine:
-    statuses = [s for s in statuses if s.get("owner") == common.attendee()]
+    statuses = [s for s in statuses if s.get("owner") == identity.attendee()]
 if not statuses:
     st.info("You have no run yet: train one on the Train page.")
     st.stop()

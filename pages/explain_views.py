@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, charts
-from pages import common
+from dlcore import LayerLabError, result_charts
+from pages import common, grid
 
 MAX_MAPS = 16  # feature maps (and filters of a deeper layer) shown per layer
 MAX_CHANNELS = 16  # input channels shown per filter of a deeper layer
@@ -52,7 +52,7 @@ def mosaic(tiles: np.ndarray, columns: int, side: int = 48) -> np.ndarray:
     """uint8 tiles (N, h, w[, 3]) in one picture, ``columns`` per row, each tile enlarged by a
     whole factor to about ``side`` pixels (crisp pixels) in a thin grey frame, so that a white
     filter stays apart from its white neighbour."""
-    from dlcore.explain import image_grid
+    from dlcore.explain_images import image_grid
 
     tiles = np.asarray(tiles, np.uint8)
     scale = max(1, side // max(tiles.shape[1:3]))
@@ -63,14 +63,14 @@ def mosaic(tiles: np.ndarray, columns: int, side: int = 48) -> np.ndarray:
 
 def feature_maps(view) -> None:
     """One conv or pooling layer's maps for the image, labelled with its name and shape."""
-    from dlcore import explain
+    from dlcore import explain_images
 
     shown = min(MAX_MAPS, len(view.values))
     note = (
         f" · the first {shown} of its {len(view.values)} maps" if shown < len(view.values) else ""
     )
     st.markdown(f"**{common.md(view.name)}** · {shape_text(view.shape)}{note}")
-    tiles = explain.feature_image(view.values[:shown])
+    tiles = explain_images.feature_image(view.values[:shown])
     st.image(mosaic(tiles, columns=8, side=64), width="stretch")
 
 
@@ -78,7 +78,7 @@ def dense_activations(view) -> None:
     """One dense layer's outputs for the image as bars."""
     frame = pd.DataFrame({"unit": np.arange(1, len(view.values) + 1), "activation": view.values})
     st.markdown(f"**{common.md(view.name)}** · {len(view.values)} units: {DENSE}")
-    st.altair_chart(charts.activations_chart(frame))
+    st.altair_chart(result_charts.activations_chart(frame))
 
 
 def filters(images: np.ndarray, first: bool) -> None:
@@ -100,14 +100,14 @@ def filters(images: np.ndarray, first: bool) -> None:
 def heat_overlay(model, image: np.ndarray, side: int = HEAT_SIDE):
     """(overlay uint8 RGB enlarged, method) of the image's Grad-CAM or saliency map; None (with
     a caption) when it cannot be computed."""
-    from dlcore import explain
+    from dlcore import explain, explain_images
 
     try:
         heat, method = explain.heat_map(model, image)
     except LayerLabError as error:
         st.caption(f"No heat map: {common.md(error)}")
         return None
-    return common.enlarge(explain.overlay(image, heat), side), method
+    return grid.enlarge(explain_images.overlay(image, heat), side), method
 
 
 def heat_gallery(model, images, captions, columns: int = 6) -> None:
@@ -115,7 +115,7 @@ def heat_gallery(model, images, captions, columns: int = 6) -> None:
     overlays = [heat_overlay(model, image, 128) for image in images]
     shown = [(o[0], c) for o, c in zip(overlays, captions, strict=True) if o is not None]
     if shown:
-        common.image_grid([o for o, _ in shown], [c for _, c in shown], columns=columns)
+        grid.image_grid([o for o, _ in shown], [c for _, c in shown], columns=columns)
 
 
 def filters_and_history(run_id: str, model) -> None:

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, charts
+from dlcore import LayerLabError, data_charts
 from dlcore.text import plain
-from pages.common import dataset_for, image_grid, md, require_dataset, stop_on_error
+from pages.common import dataset_for, md, require_dataset, stop_on_error
+from pages.grid import image_grid
 
 SPLIT_TITLES = {"train": "train", "val": "validation", "test": "test"}
 PER_ROW = 8
@@ -112,10 +113,10 @@ _balance_warnings(counts["train"])
 
 left, right = st.columns(2)
 with left:
-    st.altair_chart(charts.class_counts_chart(_counts_frame(counts), dataset.classes))
+    st.altair_chart(data_charts.class_counts_chart(_counts_frame(counts), dataset.classes))
     st.caption("How many images each class has in each split.")
 with right:
-    st.altair_chart(charts.pixel_histogram(_histogram_frame(dataset.x_train)))
+    st.altair_chart(data_charts.pixel_histogram(_histogram_frame(dataset.x_train)))
     st.caption(
         "How bright the pixels are (0 = black, 255 = white), one panel per colour channel; each "
         "bar is the share of the pixels in a range of 8 values. The network first divides them "

@@ -9,7 +9,7 @@ import os
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from dlcore import LayerLabError, attendees, dataset, usage
+from dlcore import LayerLabError, attendees, ownership, usage
 
 ATTENDEE, ATTENDEE_KEY, KEY_PARAM = "attendee", "attendee_key", "key"
 INSTRUCTOR_KEY = "instructor_key"
@@ -75,8 +75,8 @@ def may_see_run_id(run_id: str) -> bool:
 
 def shared_dataset(name: str) -> bool:
     """A built-in, or an import without an owner (the instructor's): its runs are public and
-    count on the class leaderboard (``dlcore.dataset.is_shared``, the one door)."""
-    return dataset.is_shared(name)
+    count on the class leaderboard (``dlcore.ownership.is_shared``, the one door)."""
+    return ownership.is_shared(name)
 
 
 def may_see_run(status: dict) -> bool:

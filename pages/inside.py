@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, charts, explain, inference
-from dlcore.dataset import PrivateDataset
+from dlcore import LayerLabError, explain, explain_images, inference, result_charts
+from dlcore.folders import IMAGE_TYPES
 from dlcore.limits import load_limits
-from pages import common, inside_code
+from dlcore.ownership import PrivateDataset
+from pages import common, grid, guards, inside_code
 from pages import explain_views as views
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 INTRO = (
     "A convolution layer slides small **filters** over the image; each filter gives one "
     "**feature map**, bright where it found its pattern. Pooling shrinks the maps, and each "
@@ -86,16 +86,16 @@ def _one_image(run: dict, info: dict, model) -> None:
     classes = info["classes"]
     label = common.md(classes[seen.predicted])
     picture, heat, chances = st.columns([1, 1, 2])
-    picture.image(common.enlarge(image, views.HEAT_SIDE), caption=caption)
+    picture.image(grid.enlarge(image, views.HEAT_SIDE), caption=caption)
     method = "Grad-CAM" if seen.heat_method == "grad-cam" else "saliency map"
     heat.image(
-        common.enlarge(explain.overlay(image, seen.heat), views.HEAT_SIDE),
+        grid.enlarge(explain_images.overlay(image, seen.heat), views.HEAT_SIDE),
         caption=f"Where it looked ({method})",
     )
     chances.markdown(f"The network answers **{label}** · {seen.probabilities[seen.predicted]:.0%}")
     order = np.argsort(seen.probabilities)[::-1][:5]
     top = {"label": [classes[i] for i in order], "probability": seen.probabilities[order]}
-    chances.altair_chart(charts.topk_chart(pd.DataFrame(top)))
+    chances.altair_chart(result_charts.topk_chart(pd.DataFrame(top)))
     st.markdown(views.HEAT_LINE[seen.heat_method].format(label=label))
 
     st.subheader("Layer by layer")
@@ -114,10 +114,10 @@ def _one_image(run: dict, info: dict, model) -> None:
 
 
 st.title("Inside")
-run = common.choose_finished_run("Run", "inside_run")
+run = guards.choose_finished_run("Run", "inside_run")
 try:
     info = inference.run_preparation(run["run_id"])
-    model = common.cached_model(run["run_id"])
+    model = guards.cached_model(run["run_id"])
 except LayerLabError as error:
     common.stop_on_error(error)
 st.caption(INTRO)

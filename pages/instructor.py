@@ -10,7 +10,7 @@ import streamlit as st
 from dlcore import LayerLabError, jobs, summary, system
 from dlcore.runs import ACTIVE
 from dlcore.text import plain
-from pages import common
+from pages import common, identity, state
 
 ROOM_REFRESH_S, SERVER_REFRESH_S = 3.0, 5.0
 PERCENT = st.column_config.NumberColumn(format="percent")
@@ -105,15 +105,15 @@ def _act_on_a_run() -> None:
         sure = st.checkbox(f"Yes, delete run {common.md(run_id)} and its model for good")
         if st.button("Delete run", icon=":material/delete:", disabled=not sure):
             jobs.delete(run_id, actor=None)
-            if common.current_run() == run_id:
-                common.set_run(None)
+            if state.current_run() == run_id:
+                state.set_run(None)
             st.rerun()
     except LayerLabError as error:
         common.show_error(error)
 
 
 st.title("Instructor")
-if not common.is_instructor():
+if not identity.is_instructor():
     st.info(
         "This page is the instructor's: enter the instructor code on the Start page to unlock it."
     )

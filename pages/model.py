@@ -7,32 +7,27 @@ import pandas as pd
 import streamlit as st
 
 from dlcore import LayerLabError
-from dlcore.dataset import check_access
+from dlcore.catalogue import train_size
 from dlcore.jobs import dataset_shape
-from dlcore.model import LayerRow, layer_table, model_diagram, table_totals
+from dlcore.layer_table import LayerRow, layer_table, model_diagram, table_totals
+from dlcore.ownership import check_access
 from dlcore.spec import (
     ACTIVATIONS,
     HEADS,
     PADDINGS,
     POOLINGS,
     PRESET_DESCRIPTIONS,
-    PRESET_TRAINING,
     PRESETS,
     ConvBlock,
     DenseLayer,
     ModelSpec,
     preset_model,
+    preset_training,
 )
 from pages import transfer_views
-from pages.common import (
-    EXPERIMENT,
-    current_experiment,
-    md,
-    require_dataset,
-    set_experiment,
-    stop_on_error,
-)
+from pages.common import md, require_dataset, stop_on_error
 from pages.identity import attendee, is_instructor
+from pages.state import current_experiment, saved_experiment, set_experiment
 
 K = "_model_"  # prefix of this page's widget keys
 RANGES = {"filters": (1, 1024), "kernel_size": (1, 11), "strides": (1, 4), "num_convs": (1, 4),
@@ -86,20 +81,18 @@ def _ensure(prefix: str, default) -> None:
         st.session_state.setdefault(f"{K}{prefix}_{field}", value)
 
 
-TRAIN_WIDGETS = ("train_optimizer", "train_rate", "train_batch", "train_epochs")
-
-
 def _preset_chosen() -> None:
-    """A lesson's network comes with the lesson's training settings (MLP: RMSprop, 4 epochs)."""
+    """A lesson's network comes with its default recipe's training settings, sized to the
+    dataset (the Train page offers the lesson's own settings too)."""
     name = st.session_state[K + "preset"]
     if name != "custom":
         _model_to_state(preset_model(name))
         experiment = current_experiment()
-        settings = {"freeze_epochs": 0, **PRESET_TRAINING[name]}  # backbones bring their own
+        fitted = preset_training(name, num_train=train_size(experiment.data.dataset))
+        settings = {"freeze_epochs": 0, **fitted}  # backbones bring their own
         training = dataclasses.replace(experiment.training, **settings)
-        set_experiment(dataclasses.replace(experiment, training=training))
-        for key in (*TRAIN_WIDGETS, transfer_views.FREEZE_KEY):  # the preset's settings show
-            st.session_state.pop(key, None)
+        # the Train page's controls show the preset's settings when next drawn
+        set_experiment(dataclasses.replace(experiment, training=training), changed=("training",))
 
 
 def _edited() -> None:
@@ -116,19 +109,25 @@ def _block_controls(number: int) -> ConvBlock:
     _ensure(f"b{number}", ConvBlock())
     one, two, three = st.columns(3)
     low, high = RANGES["filters"]  # typed: a slider to 1,024 cannot stop on 20
-    one.number_input("Filters (maps)", low, high, key=K + p + "filters", on_change=_edited,
-                     help="Feature maps the block makes: one per learned filter.")  # fmt: skip
-    _slider(two, "Kernel size (F)", p + "kernel_size")
-    _slider(three, "Stride (S)", p + "strides")
-    one.selectbox("Padding", PADDINGS, key=K + p + "padding", on_change=_edited)
-    two.selectbox("Activation", ACTIVATIONS, key=K + p + "activation", on_change=_edited)
-    _slider(three, "Convolutions", p + "num_convs")
-    one.selectbox("Pooling", POOLINGS, key=K + p + "pooling", on_change=_edited)
-    _slider(two, "Pool size", p + "pool_size")
-    three.slider("Dropout", 0.0, 0.9, step=0.05, key=K + p + "dropout_rate", on_change=_edited)
-    st.checkbox("Batch normalization after each convolution", key=K + p + "batch_norm",
-                on_change=_edited)  # fmt: skip
-    return ConvBlock(**{f: st.session_state[K + p + f] for f in dataclasses.asdict(ConvBlock())})
+    filters = one.number_input("Filters (maps)", low, high, key=K + p + "filters",
+                               on_change=_edited, help="Feature maps the block makes: one per "
+                               "learned filter.")  # fmt: skip
+    kernel_size = _slider(two, "Kernel size (F)", p + "kernel_size")
+    strides = _slider(three, "Stride (S)", p + "strides")
+    padding = one.selectbox("Padding", PADDINGS, key=K + p + "padding", on_change=_edited)
+    activation = two.selectbox("Activation", ACTIVATIONS, key=K + p + "activation",
+                               on_change=_edited)  # fmt: skip
+    num_convs = _slider(three, "Convolutions", p + "num_convs")
+    pooling = one.selectbox("Pooling", POOLINGS, key=K + p + "pooling", on_change=_edited)
+    pool_size = _slider(two, "Pool size", p + "pool_size")
+    dropout = three.slider("Dropout", 0.0, 0.9, step=0.05, key=K + p + "dropout_rate",
+                           on_change=_edited)  # fmt: skip
+    batch_norm = st.checkbox("Batch normalization after each convolution",
+                             key=K + p + "batch_norm", on_change=_edited)  # fmt: skip
+    return ConvBlock(filters=int(filters), kernel_size=kernel_size, strides=strides,
+                     padding=padding, activation=activation, num_convs=num_convs,
+                     batch_norm=batch_norm, pooling=pooling, pool_size=pool_size,
+                     dropout_rate=dropout)  # fmt: skip
 
 
 def _dense_controls(number: int) -> DenseLayer:
@@ -136,22 +135,26 @@ def _dense_controls(number: int) -> DenseLayer:
     _ensure(f"d{number}", DenseLayer())
     one, two, three = st.columns(3)
     low, high = RANGES["units"]
-    one.number_input(f"Dense {number}: units", low, high, key=K + p + "units", on_change=_edited)
-    two.selectbox("Activation", ACTIVATIONS, key=K + p + "activation", on_change=_edited)
-    three.slider("Dropout", 0.0, 0.9, step=0.05, key=K + p + "dropout_rate", on_change=_edited)
-    return DenseLayer(**{f: st.session_state[K + p + f] for f in ("units", "activation",
-                                                                   "dropout_rate")})  # fmt: skip
+    units = one.number_input(f"Dense {number}: units", low, high, key=K + p + "units",
+                             on_change=_edited)  # fmt: skip
+    activation = two.selectbox("Activation", ACTIVATIONS, key=K + p + "activation",
+                               on_change=_edited)  # fmt: skip
+    dropout = three.slider("Dropout", 0.0, 0.9, step=0.05, key=K + p + "dropout_rate",
+                           on_change=_edited)  # fmt: skip
+    return DenseLayer(units=int(units), activation=activation, dropout_rate=dropout)
 
 
-def _preset_control() -> None:
-    st.selectbox("Start from a lesson's network", PRESETS, key=K + "preset",
-                 format_func=lambda name: f"{name}: {PRESET_DESCRIPTIONS[name]}",
-                 on_change=_preset_chosen)  # fmt: skip
+def _preset_control() -> str:
+    preset = st.selectbox("Start from a lesson's network", PRESETS, key=K + "preset",
+                          format_func=lambda name: f"{name}: {PRESET_DESCRIPTIONS[name]}",
+                          on_change=_preset_chosen)  # fmt: skip
     st.caption("Changing any setting below turns the network into your own, 'custom' one.")
+    return preset
 
 
-def _model_controls() -> ModelSpec:
-    backbone = st.session_state.get(K + "backbone", "")
+def _model_controls(preset: str) -> ModelSpec:
+    """The network as the controls below the preset show it (their return values)."""
+    backbone = st.session_state.get(K + "backbone", "")  # set with the preset, not a control
     if backbone:  # an ImageNet network in place of the conv blocks
         transfer_views.backbone_note(backbone)
     left, right = st.columns(2)
@@ -163,12 +166,11 @@ def _model_controls() -> ModelSpec:
         for number, tab in enumerate(st.tabs([f"Block {n}" for n in range(1, num_blocks + 1)]), 1):
             with tab:
                 blocks.append(_block_controls(number))
-    st.selectbox("Head: from feature maps to a vector", HEADS, key=K + "head",
-                 format_func=HEAD_TITLES.get, on_change=_edited)  # fmt: skip
+    head = st.selectbox("Head: from feature maps to a vector", HEADS, key=K + "head",
+                        format_func=HEAD_TITLES.get, on_change=_edited)  # fmt: skip
     dense = [_dense_controls(number) for number in range(1, num_dense + 1)]
-    return ModelSpec(preset=st.session_state[K + "preset"], conv_blocks=tuple(blocks),
-                     head=st.session_state[K + "head"], dense_layers=tuple(dense),
-                     backbone=backbone)  # fmt: skip
+    return ModelSpec(preset=preset, conv_blocks=tuple(blocks), head=head,
+                     dense_layers=tuple(dense), backbone=backbone)  # fmt: skip
 
 
 def _table(rows: list[LayerRow]) -> pd.DataFrame:
@@ -213,12 +215,12 @@ experiment = current_experiment()
 if K + "preset" not in st.session_state:
     _model_to_state(experiment.model)
 
-_preset_control()
+preset = _preset_control()
 experiment = transfer_views.transfer_controls(experiment, input_shape[2], _model_to_state)
 controls, results = st.columns([4, 6], gap="small")
 with controls:
     try:
-        spec = _model_controls()
+        spec = _model_controls(preset)
         rows, problem = layer_table(spec, input_shape, num_classes), None
     except LayerLabError as error:  # ShapeError names the layer that no longer fits
         rows, problem = None, error
@@ -232,7 +234,7 @@ with results:
         one.metric("Parameters", f"{totals['params']:,}", help="Weights the network learns.")
         two.metric("Connections", f"{totals['connections']:,}", help="Multiply-adds per image.")
         st.dataframe(_table(rows), hide_index=True, column_config=COLUMNS)
-        if dataclasses.replace(experiment, model=spec) != st.session_state.get(EXPERIMENT):
+        if dataclasses.replace(experiment, model=spec) != saved_experiment():
             set_experiment(dataclasses.replace(experiment, model=spec))
             if spec.preset != experiment.model.preset:
                 st.rerun()  # so the sidebar shows the new preset

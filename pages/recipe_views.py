@@ -12,40 +12,31 @@ import dataclasses
 
 import streamlit as st
 
+from dlcore.catalogue import train_size
 from dlcore.recipes import RECIPE_LABELS, RECIPE_NOTES, RECIPES, describe_training
 from dlcore.spec import TrainSpec, matching_recipe, preset_training
-from pages import common
+from pages import state
 
 KEY = "train_recipe"
-# The Train page's training widgets: emptied when a recipe is chosen, so that they start again
-# from the experiment's (new) settings.
-TRAIN_WIDGETS = (
-    "train_optimizer",
-    "train_rate",
-    "train_batch",
-    "train_epochs",
-    "train_schedule",
-    "train_warmup",
-    "train_decay_every",
-    "train_decay_factor",
-)
 
 
 def _recipe_chosen(preset: str) -> None:
     recipe = st.session_state.get(KEY)
     if recipe not in RECIPES:
         return
-    experiment = common.current_experiment()
-    training = dataclasses.replace(experiment.training, **preset_training(preset, recipe))
-    common.set_experiment(dataclasses.replace(experiment, training=training))
-    for key in TRAIN_WIDGETS:
-        st.session_state.pop(key, None)
+    experiment = state.current_experiment()
+    settings = preset_training(preset, recipe, train_size(experiment.data.dataset))
+    training = dataclasses.replace(experiment.training, **settings)
+    # the training controls below start again from the recipe's settings
+    state.set_experiment(dataclasses.replace(experiment, training=training), changed=("training",))
 
 
-def recipe_choice(place, preset: str, training: TrainSpec) -> None:
+def recipe_choice(place, preset: str, training: TrainSpec, dataset: str) -> None:
     """The recipe radio in ``place`` (a container), showing the recipe ``training`` (the
-    settings chosen below it) follows; choosing one fills those settings."""
-    st.session_state[KEY] = matching_recipe(preset, training) or None
+    settings chosen below it) follows; choosing one fills those settings. The fast recipe is
+    sized to ``dataset``'s training images."""
+    num_train = train_size(dataset)
+    st.session_state[KEY] = matching_recipe(preset, training, num_train) or None
     with place:
         st.radio(
             "Recipe",
@@ -59,7 +50,7 @@ def recipe_choice(place, preset: str, training: TrainSpec) -> None:
             "then a cosine decay of the rate, fewer epochs); 'as in the lesson' trains as the "
             "lesson's material does.",
         )
-        fast, lesson = (TrainSpec(**preset_training(preset, r)) for r in RECIPES)
+        fast, lesson = (TrainSpec(**preset_training(preset, r, num_train)) for r in RECIPES)
         lines = [f"Fast: {describe_training(fast)}."]
         if lesson != fast:
             lines.append(f"As in the lesson: {describe_training(lesson)}.")

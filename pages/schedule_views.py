@@ -15,6 +15,7 @@ import streamlit as st
 from dlcore import charts
 from dlcore.schedules import SCHEDULE_LABELS, logged_rates, schedule_frame
 from dlcore.spec import LR_SCHEDULES, TrainSpec
+from pages.state import widget
 
 HELP = {
     "constant": "The same rate for every iteration.",
@@ -27,8 +28,7 @@ HELP = {
 
 def schedule_controls(training: TrainSpec) -> TrainSpec:
     """The schedule's widgets; ``training`` with the chosen schedule and its settings."""
-    state = st.session_state
-    state.setdefault("train_schedule", training.lr_schedule)
+    widget("training", "train_schedule", training.lr_schedule)
     kind = st.selectbox(
         "Learning-rate schedule",
         LR_SCHEDULES,
@@ -40,13 +40,13 @@ def schedule_controls(training: TrainSpec) -> TrainSpec:
     changes: dict = {"lr_schedule": kind}
     columns = st.columns(2)
     if kind == "cosine":
-        state.setdefault("train_warmup", float(training.warmup_epochs))
+        widget("training", "train_warmup", float(training.warmup_epochs))
         changes["warmup_epochs"] = columns[0].number_input(
             "Warm-up epochs", 0.0, 100.0, step=0.5, key="train_warmup"
         )
     elif kind in ("step", "exponential"):
-        state.setdefault("train_decay_every", float(training.decay_every_epochs))
-        state.setdefault("train_decay_factor", float(training.decay_factor))
+        widget("training", "train_decay_every", float(training.decay_every_epochs))
+        widget("training", "train_decay_factor", float(training.decay_factor))
         changes["decay_every_epochs"] = columns[0].number_input(
             "Decay every (epochs)", 0.1, 1000.0, step=0.5, key="train_decay_every"
         )

@@ -13,9 +13,9 @@ import streamlit as st
 
 from dlcore import LayerLabError
 from dlcore.runs import ACTIVE
-from dlcore.spec import Experiment
-from pages.common import EXPERIMENT, current_dataset, current_run, md, reattach_run, set_run
+from pages.common import current_dataset, md
 from pages.identity import attendee, attendee_label, is_instructor, keep_identity_in_url
+from pages.state import current_run, reattach_run, saved_experiment, set_run
 
 _LOOKED = "_sidebar_looked_for_active_run"
 
@@ -57,8 +57,8 @@ def _adopt_active_run() -> None:
 
 def _shown() -> tuple:
     """What the sidebar shows: (label, dataset, model preset, run id, instructor)."""
-    experiment = st.session_state.get(EXPERIMENT)
-    preset = experiment.model.preset if isinstance(experiment, Experiment) else "lenet"
+    experiment = saved_experiment()
+    preset = experiment.model.preset if experiment else "lenet"
     return attendee_label(), current_dataset() or "", preset, current_run(), is_instructor()
 
 

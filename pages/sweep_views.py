@@ -10,12 +10,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, charts, jobs, summary
+from dlcore import LayerLabError, charts, jobs, result_charts, summary, sweep_jobs, sweep_results
 from dlcore import sweep as sweeps
 from dlcore.limits import load_limits
 from dlcore.spec import Experiment
 from dlcore.text import plain
-from pages import common, identity
+from pages import common, identity, state
 
 CANDIDATES = {
     "learning_rate": (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1),
@@ -105,13 +105,13 @@ def _start_button(experiment: Experiment, sweep: sweeps.Sweep) -> None:
         help=None if label else "Type your name on the Start page first.",
     ):
         try:
-            sweep_id, run_ids = sweeps.submit_sweep(
+            sweep_id, run_ids = sweep_jobs.submit_sweep(
                 experiment, sweep, instructor=identity.is_instructor(), owner_label=label
             )
         except LayerLabError as error:
             common.show_error(error)
             return
-        common.set_run(run_ids[0])
+        state.set_run(run_ids[0])
         st.session_state["sweep_started"] = (sweep_id, len(run_ids))
         st.rerun()  # the sidebar and the run below show the sweep's first run
     started = st.session_state.get("sweep_started")
@@ -151,12 +151,12 @@ def _curves(statuses: list[dict]) -> None:
 
 def sweep_section(statuses: list[dict]) -> None:
     """The Experiments page's sweeps: choose one, see its grid and its curves."""
-    groups = {group["sweep"]: group for group in sweeps.sweeps(statuses)}
+    groups = {group["sweep"]: group for group in sweep_results.sweeps(statuses)}
     if not groups:
         return
     st.subheader("Sweeps")
     chosen = st.selectbox("Sweep", list(groups), format_func=lambda s: _sweep_label(groups[s]))
-    group, runs = groups[chosen], sweeps.sweep_runs(statuses, chosen)
+    group, runs = groups[chosen], sweep_results.sweep_runs(statuses, chosen)
     names = group["settings"]
     if not names:
         st.caption("These runs do not record their sweep's settings.")
@@ -168,10 +168,10 @@ def sweep_section(statuses: list[dict]) -> None:
         + "."
     )
     y_title = sweeps.setting_label(names[1]) if len(names) > 1 else None
-    cells = sweeps.grid_cells(runs)
-    heatmap = charts.sweep_heatmap(cells, sweeps.setting_label(names[0]), y_title)
+    cells = sweep_results.grid_cells(runs)
+    heatmap = result_charts.sweep_heatmap(cells, sweeps.setting_label(names[0]), y_title)
     st.altair_chart(heatmap, width="content")  # cells of a readable size, not stretched
-    best = sweeps.best_run(runs)
+    best = sweep_results.best_run(runs)
     if best:
         label = sweeps.combination_label(best.get("sweep_values") or {})
         st.markdown(

@@ -8,7 +8,17 @@ from dlcore import LayerLabError, jobs, summary
 from dlcore.limits import load_limits
 from dlcore.runs import ACTIVE
 from dlcore.spec import FLIPS, OPTIMIZERS, AugmentSpec, TrainSpec
-from pages import common, identity, recipe_views, schedule_views, sweep_views, train_views
+from pages import (
+    clicks,
+    common,
+    grid,
+    identity,
+    recipe_views,
+    schedule_views,
+    state,
+    sweep_views,
+    train_views,
+)
 
 LEARNING_RATES = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
@@ -34,9 +44,8 @@ WORDS = """
 
 
 def _init(key: str, value):
-    """The widget key, with its starting value taken from the experiment the first time."""
-    st.session_state.setdefault(key, value)
-    return key
+    """The key of a training control, its starting value taken from the experiment."""
+    return state.widget("training", key, value)
 
 
 def _with(options: tuple, value) -> list:
@@ -76,12 +85,13 @@ def _training_controls(training: TrainSpec, max_train_images: int) -> tuple[Trai
         "Epochs", 1, max(max_epochs, training.epochs), key=_init("train_epochs", training.epochs)
     )
     patience = right.number_input(
-        "Early stopping: stop after this many epochs without a better validation loss (0 = off)",
+        "Early stopping: stop after this many epochs without a better validation accuracy "
+        "(0 = off)",
         0,
         100,
         key=_init("train_patience", training.early_stopping_patience),
         help="The saved network keeps the weights of the epoch with the highest validation "
-        "accuracy; with early stopping, those of the epoch with the lowest validation loss.",
+        "accuracy, with early stopping or without.",
     )
     spec = dataclasses.replace(  # keeps the schedule, set by its own controls
         training,
@@ -95,10 +105,14 @@ def _training_controls(training: TrainSpec, max_train_images: int) -> tuple[Trai
 
 
 def _augment_controls(augment: AugmentSpec) -> AugmentSpec:
-    if not st.toggle("Augment the training images", key=_init("aug_on", augment.enabled)):
+    if not st.toggle(
+        "Augment the training images", key=state.widget("augment", "aug_on", augment.enabled)
+    ):
         return AugmentSpec()
     columns = st.columns(3)
-    flip = columns[0].selectbox("Flip", FLIPS, key=_init("aug_flip", augment.flip))
+    flip = columns[0].selectbox(
+        "Flip", FLIPS, key=state.widget("augment", "aug_flip", augment.flip)
+    )
     factors = {}
     for index, (name, label) in enumerate(
         [
@@ -110,7 +124,7 @@ def _augment_controls(augment: AugmentSpec) -> AugmentSpec:
         ],
         start=1,
     ):
-        key = _init(f"aug_{name}", float(getattr(augment, name)))
+        key = state.widget("augment", f"aug_{name}", float(getattr(augment, name)))
         factors[name] = columns[index % 3].slider(label, 0.0, 0.5, step=0.01, key=key)
     return AugmentSpec(flip=flip, **factors)
 
@@ -135,7 +149,7 @@ def _augment_preview(dataset_name: str, augment: AugmentSpec) -> None:
     shown = st.session_state.get("aug_preview")
     if shown and shown[0] == augment:
         st.caption("Each row: four random versions of one training image, as the network sees it.")
-        common.image_grid(list(shown[1]), columns=4)
+        grid.image_grid(list(shown[1]), columns=4)
 
 
 def _watch(run_id: str, was_active: bool, was_phase: str | None) -> None:
@@ -147,11 +161,11 @@ def _watch(run_id: str, was_active: bool, was_phase: str | None) -> None:
         return
     if was_active and status.get("phase") != was_phase:
         st.rerun()  # redraw the page (and the sidebar's run line); polls only while active
-    kept, note = train_views.kept_weights(run_id, status, summary.epoch_history(metrics))
+    kept, note = train_views.kept_weights(status, summary.epoch_history(metrics))
     train_views.status_box(status, note)
     mine = identity.may_change_run(status)  # only its owner (or the instructor) sees Cancel
     active = status.get("status") in ACTIVE
-    if mine and active and st.button("Cancel training", icon=":material/stop:"):
+    if mine and active and clicks.button("Cancel training", "train_cancel", icon=":material/stop:"):
         actor = None if identity.is_instructor() else identity.attendee()
         try:
             jobs.cancel(run_id, actor=actor)
@@ -163,9 +177,9 @@ def _watch(run_id: str, was_active: bool, was_phase: str | None) -> None:
 
 st.title("Train")
 jobs.warm_up()  # the scheduler gets Keras imported while the attendee chooses settings
-common.reattach_run()  # after a reload only the URL knows the run
+state.reattach_run()  # after a reload only the URL knows the run
 dataset = common.require_dataset()
-experiment = common.current_experiment()
+experiment = state.current_experiment()
 st.caption(
     f"Dataset **{common.md(dataset)}**, network **{experiment.model.preset}** "
     f"({summary.architecture_summary(experiment.model)}). Change them on the earlier pages."
@@ -183,38 +197,39 @@ with st.expander("Learning-rate schedule", expanded=training.lr_schedule != "con
     except LayerLabError as error:
         common.stop_on_error(error)
     schedule_views.schedule_preview(training, min(max_images or num_images, num_images))
-recipe_views.recipe_choice(recipe_slot, experiment.model.preset, training)
+recipe_views.recipe_choice(recipe_slot, experiment.model.preset, training, experiment.data.dataset)
 with st.expander("Data augmentation", expanded=experiment.augment.enabled):
     augment = _augment_controls(experiment.augment)
     _augment_preview(dataset, augment)
 data = dataclasses.replace(experiment.data, max_train_images=max_images)
 experiment = dataclasses.replace(experiment, data=data, training=training, augment=augment)
-common.set_experiment(experiment)
+state.set_experiment(experiment)
 
 if not identity.attendee_label():
     st.caption("Type your name on the Start page first: it labels the runs you train.")
-if st.button(
+if clicks.button(  # a click right after a slider moved by keyboard is not lost
     "Start training",
+    key="train_start",
     type="primary",
     icon=":material/play_arrow:",
     disabled=not identity.attendee_label(),
 ):
     try:
         label, instructor = identity.attendee_label(), identity.is_instructor()
-        common.set_run(jobs.submit(experiment, instructor=instructor, owner_label=label))
+        state.set_run(jobs.submit(experiment, instructor=instructor, owner_label=label))
     except LayerLabError as error:
         common.show_error(error)
     else:
         st.rerun()  # the sidebar, drawn before this page, shows the new run too
 sweep_views.sweep_expander(experiment)  # or one run per combination of settings
 
-run_id = common.current_run()
+run_id = state.current_run()
 if run_id:
     st.subheader(f"Run {common.md(run_id)}")
     try:
         phase = jobs.status(run_id).get("phase")
     except LayerLabError as error:
-        common.set_run(None)
+        state.set_run(None)
         common.stop_on_error(error)
     active = phase in ("queued", "starting", "training")
     st.fragment(_watch, run_every=1.5 if active else None)(run_id, active, phase)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, charts, curves, jobs, summary
+from dlcore import charts, curves, jobs, summary
 from pages import common, schedule_views
 
 BATCH_NOTE = (
@@ -29,14 +29,6 @@ def queue_text(status: dict) -> str:
         jobs_ahead = "1 job" if ahead == 1 else f"{ahead} jobs"
         return f"{jobs_ahead} ahead of you (the queue takes one job per attendee in turn)."
     return "next to start, as soon as a running job finishes."
-
-
-def early_stopping(run_id: str) -> bool:
-    """Whether the run trained with early stopping (its saved weights follow another rule)."""
-    try:
-        return bool(jobs.read_spec(run_id).training.early_stopping_patience)
-    except LayerLabError:
-        return False
 
 
 def status_box(status: dict, kept_note: str = "") -> None:
@@ -105,11 +97,9 @@ def curves_view(metrics: pd.DataFrame, kept: int | None) -> None:
     schedule_views.logged_rate_chart(metrics)
 
 
-def kept_weights(run_id: str, status: dict, epochs: pd.DataFrame) -> tuple[int | None, str]:
+def kept_weights(status: dict, epochs: pd.DataFrame) -> tuple[int | None, str]:
     """(the epoch whose weights a finished run saved, the sentence that says so); nothing
     while it trains, when the weights are still changing."""
     if status.get("status") in ("queued", "running"):
         return None, ""
-    stops_early = early_stopping(run_id)
-    kept = curves.kept_epoch(status, epochs, stops_early)
-    return kept, curves.kept_epoch_note(status, epochs, stops_early)
+    return curves.kept_epoch(status), curves.kept_epoch_note(status, epochs)

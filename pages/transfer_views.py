@@ -20,11 +20,12 @@ from dlcore.transfer import (
     source_channels,
     weights_available,
 )
-from pages.common import current_experiment, md, set_experiment, show_error
+from pages.common import md, show_error
 from pages.identity import visible_runs
+from pages.state import current_experiment, set_experiment
 
 KEY = "_transfer_from_run"
-FREEZE_KEY = "_transfer_freeze"  # a preset brings its own number: pop this key then
+FREEZE_KEY = "_transfer_freeze"  # both keys show the experiment: set from it on every run
 NONE = ""  # the selectbox's "random weights" choice
 
 

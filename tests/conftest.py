@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -10,6 +11,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # A scheduler left behind by a test (each test has its own data directory) ends soon anyway.
 os.environ.setdefault("LAYERLAB_SCHEDULER_IDLE_S", "60")
 os.environ.setdefault("LAYERLAB_PREWARM", "0")  # a scheduler starts only when a test submits
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scan_installed_components_once():
+    """Each new AppTest has Streamlit scan every installed package's metadata for components
+    when it first runs: ~0.3 s with TensorFlow and Ray installed, most of a page test's time.
+    The installed packages do not change during a session, so the scan runs once."""
+    try:
+        from streamlit.components.v2 import manifest_scanner
+    except ImportError:  # another Streamlit: no such scan to share
+        yield
+        return
+    scan = manifest_scanner.scan_component_manifests
+    manifest_scanner.scan_component_manifests = functools.cache(scan)
+    yield
+    manifest_scanner.scan_component_manifests = scan
 
 
 def _stop_scheduler(home) -> None:

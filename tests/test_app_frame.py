@@ -84,7 +84,7 @@ def test_start_page_imports_no_tensorflow_or_keras():
 
 
 def test_enlarge_scales_small_images_with_crisp_pixels():
-    from pages.common import enlarge
+    from pages.grid import enlarge
 
     image = np.arange(64, dtype=np.uint8).reshape(8, 8, 1)
     big = enlarge(image, side=64)

@@ -20,7 +20,8 @@ import pytest
 from dlcore import LayerLabError, inference, unpack
 from dlcore.cli import main
 from dlcore.dataset import Dataset, save_dataset
-from dlcore.images import ImageError, PrepSettings, open_image, prepare_image
+from dlcore.image_files import ImageError, open_image
+from dlcore.images import PrepSettings, prepare_image
 from dlcore.importer import import_files, import_folder, import_zip
 from dlcore.npz_import import import_npz
 from dlcore.runs import RunNotFound, run_path

@@ -12,17 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcore import builtin
-from dlcore.builtin import BUILTINS, DatasetUnavailable, list_datasets, load_dataset
-from dlcore.dataset import (
-    Dataset,
-    DatasetNotFound,
-    PrivateDataset,
-    check_access,
-    is_shared,
-    may_change_dataset,
-    save_dataset,
-)
+from dlcore import downloads, generated
+from dlcore.builtin import BUILTINS, SHAPES
+from dlcore.catalogue import list_datasets, load_dataset
+from dlcore.dataset import Dataset, DatasetNotFound, save_dataset
+from dlcore.downloads import DatasetUnavailable
+from dlcore.ownership import PrivateDataset, check_access, is_shared, may_change_dataset
 
 ENTRY_KEYS = {"title", "description", "classes", "num_classes", "image_shape", "offline"}
 
@@ -52,11 +47,11 @@ def test_digits_build_once_then_load_from_disk():
 
 def test_shapes_are_balanced_and_deterministic():
     data = load_dataset("shapes")
-    assert data.classes == builtin.SHAPES and data.image_shape == (32, 32, 3)
+    assert data.classes == SHAPES and data.image_shape == (32, 32, 3)
     total = sum(data.counts()["train"].values()) + len(data.y_val) + len(data.y_test)
-    assert total == 400 * len(builtin.SHAPES)
+    assert total == 400 * len(SHAPES)
     assert set(data.counts()["train"].values()) == {280}
-    first, second = builtin._shapes(per_class=5), builtin._shapes(per_class=5)
+    first, second = generated.build_shapes(per_class=5), generated.build_shapes(per_class=5)
     np.testing.assert_array_equal(first.x_train, second.x_train)
     assert data.x_train.std() > 40  # colourful, not blank
 
@@ -133,7 +128,7 @@ def offline(*args, **kwargs):
 
 def test_download_fails_fast_when_offline(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", offline)
-    monkeypatch.setattr(builtin, "_import_keras", lambda: pytest.fail("keras was imported"))
+    monkeypatch.setattr(downloads, "import_keras", lambda: pytest.fail("keras was imported"))
     with pytest.raises(DatasetUnavailable, match=r"cannot download.*dlcore fetch cifar10"):
         load_dataset("cifar10")
     rows = {row["name"]: row for row in list_datasets()}
@@ -148,9 +143,9 @@ def test_loader_failure_becomes_dataset_unavailable(monkeypatch):
     def failing_loader():
         raise Exception("URL fetch failure on https://www.cs.toronto.edu/: None -- no route")
 
-    monkeypatch.setattr(builtin, "_check_network", lambda name: None)
+    monkeypatch.setattr(downloads, "check_network", lambda name: None)
     keras = fake_keras(cifar10=SimpleNamespace(load_data=failing_loader))
-    monkeypatch.setattr(builtin, "_import_keras", lambda: keras)
+    monkeypatch.setattr(downloads, "import_keras", lambda: keras)
     with pytest.raises(DatasetUnavailable, match="URL fetch failure.*cannot download"):
         load_dataset("cifar10")
 
@@ -159,9 +154,9 @@ def test_programming_errors_are_not_hidden(monkeypatch):
     def broken_loader():
         raise TypeError("a bug")
 
-    monkeypatch.setattr(builtin, "_check_network", lambda name: None)
+    monkeypatch.setattr(downloads, "check_network", lambda name: None)
     keras = fake_keras(mnist=SimpleNamespace(load_data=broken_loader))
-    monkeypatch.setattr(builtin, "_import_keras", lambda: keras)
+    monkeypatch.setattr(downloads, "import_keras", lambda: keras)
     with pytest.raises(TypeError, match="a bug"):
         load_dataset("mnist")
 
@@ -172,8 +167,8 @@ def test_downloaded_arrays_get_a_stratified_validation_split(monkeypatch):
     y_train = np.repeat(np.arange(10), 20)
     x_test, y_test = x_train[:30], y_train[:30]
     loader = SimpleNamespace(load_data=lambda: ((x_train, y_train), (x_test, y_test)))
-    monkeypatch.setattr(builtin, "_check_network", lambda name: None)
-    monkeypatch.setattr(builtin, "_import_keras", lambda: fake_keras(fashion_mnist=loader))
+    monkeypatch.setattr(downloads, "check_network", lambda name: None)
+    monkeypatch.setattr(downloads, "import_keras", lambda: fake_keras(fashion_mnist=loader))
     data = load_dataset("fashion-mnist")
     assert data.image_shape == (28, 28, 1) and data.classes[0] == "T-shirt/top"
     assert len(data.x_train) == 180 and len(data.x_val) == 20 and len(data.x_test) == 30
@@ -197,8 +192,8 @@ def test_cats_vs_dogs_uses_its_train_and_validation_folders(monkeypatch, tmp_pat
                     )
     keras = fake_keras()
     keras.utils.get_file = lambda *args, **kwargs: str(archive)
-    monkeypatch.setattr(builtin, "_check_network", lambda name: None)
-    monkeypatch.setattr(builtin, "_import_keras", lambda: keras)
+    monkeypatch.setattr(downloads, "check_network", lambda name: None)
+    monkeypatch.setattr(downloads, "import_keras", lambda: keras)
     data = load_dataset("cats-vs-dogs")
     assert data.classes == ["cats", "dogs"] and data.image_shape == (64, 64, 3)
     assert len(data.x_train) == 6 and len(data.x_val) == 4 and data.x_test is None
@@ -208,7 +203,7 @@ def test_cats_vs_dogs_uses_its_train_and_validation_folders(monkeypatch, tmp_pat
 def test_many_sessions_building_the_same_builtin_at_once_all_get_it():
     import threading
 
-    from dlcore.builtin import load_dataset as load
+    from dlcore.catalogue import load_dataset as load
 
     results, errors = [], []
 

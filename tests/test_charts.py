@@ -8,7 +8,7 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from dlcore import charts
+from dlcore import charts, data_charts, result_charts
 
 
 def _long_metrics(epochs: int, validation: bool = True) -> pd.DataFrame:
@@ -105,7 +105,7 @@ def test_confusion_heatmap_has_counts_and_a_cell_selection():
     cm = pd.DataFrame(
         {"true": ["cat", "cat", "dog", "dog"], "predicted": ["cat", "dog", "cat", "dog"]}
     ).assign(count=[8, 2, 1, 9])
-    spec = charts.confusion_heatmap(cm, class_order=["dog", "cat"]).to_dict()
+    spec = result_charts.confusion_heatmap(cm, class_order=["dog", "cat"]).to_dict()
     assert "title" not in spec  # the page's heading names it, once
     assert spec["width"] == spec["height"] >= 520  # readable when projected
     rect, text = spec["layer"]
@@ -123,7 +123,7 @@ def test_confusion_heatmap_has_counts_and_a_cell_selection():
 
 def test_confusion_heatmap_without_selection_and_default_order():
     cm = pd.DataFrame({"true": ["b", "a"], "predicted": ["a", "b"], "count": [1, 2]})
-    spec = charts.confusion_heatmap(cm, selectable=False).to_dict()
+    spec = result_charts.confusion_heatmap(cm, selectable=False).to_dict()
     assert _find_params(spec) == []
     assert spec["layer"][0]["encoding"]["x"]["sort"] == ["b", "a"]
 
@@ -136,7 +136,7 @@ def test_class_counts_chart_groups_splits():
             "split": ["validation"] * 2 + ["train"] * 2,
         }
     )
-    spec = charts.class_counts_chart(counts, ["1", "0"]).to_dict()
+    spec = data_charts.class_counts_chart(counts, ["1", "0"]).to_dict()
     assert spec["mark"]["type"] == "bar"
     encodings = _encodings(spec)
     assert encodings["x"] == ("class", "nominal") and spec["encoding"]["x"]["sort"] == ["1", "0"]
@@ -153,7 +153,7 @@ def test_pixel_histogram_draws_each_channel_in_its_own_panel_on_a_linear_scale()
             "channel": ["blue"] * 2 + ["red"] * 2 + ["green"] * 2,
         }
     )
-    spec = charts.pixel_histogram(df).to_dict()
+    spec = data_charts.pixel_histogram(df).to_dict()
     assert spec["facet"]["column"]["field"] == "channel"
     assert spec["facet"]["column"]["sort"] == ["red", "green", "blue"]
     inner = spec["spec"]
@@ -173,7 +173,7 @@ def test_pixel_histogram_draws_each_channel_in_its_own_panel_on_a_linear_scale()
 
 def test_topk_chart_labels_probabilities_as_percent():
     df = pd.DataFrame({"label": ["5", "3", "8"], "probability": [0.9, 0.07, 0.03]})
-    spec = charts.topk_chart(df).to_dict()
+    spec = result_charts.topk_chart(df).to_dict()
     bars, labels = spec["layer"]
     assert bars["mark"]["type"] == "bar" and labels["mark"]["type"] == "text"
     assert _encodings(bars)["x"] == ("probability", "quantitative")
@@ -183,7 +183,7 @@ def test_topk_chart_labels_probabilities_as_percent():
 
 def test_activations_chart_draws_one_bar_per_unit():
     frame = pd.DataFrame({"unit": range(1, 501), "activation": [0.0, 1.5] * 250})
-    spec = charts.activations_chart(frame, "dense1 · 500 units").to_dict()
+    spec = result_charts.activations_chart(frame, "dense1 · 500 units").to_dict()
     assert spec["mark"]["type"] == "bar"
     assert _encodings(spec) == {"x": ("unit", "quantitative"), "y": ("activation", "quantitative")}
     assert spec["title"] == "dense1 · 500 units"
@@ -226,12 +226,12 @@ def test_names_people_chose_are_drawn_as_plain_text():
     rlo, lri = "\u202e", "\u2066"
     cm = pd.DataFrame({"true": [f"cat{rlo}", "dog"], "predicted": ["dog", f"cat{rlo}"]})
     specs = [
-        charts.confusion_heatmap(cm.assign(count=[1, 2]), class_order=[f"cat{rlo}", "dog"]),
-        charts.class_counts_chart(
+        result_charts.confusion_heatmap(cm.assign(count=[1, 2]), class_order=[f"cat{rlo}", "dog"]),
+        data_charts.class_counts_chart(
             pd.DataFrame({"class": [f"{lri}gpj.exe"], "count": [3], "split": ["train"]}),
             [f"{lri}gpj.exe"],
         ),
-        charts.topk_chart(
+        result_charts.topk_chart(
             pd.DataFrame({"label": [f"![x](https://e.example/p.png){rlo}"], "probability": [0.9]})
         ),  # fmt: skip
         charts.runs_overlay(

@@ -11,7 +11,8 @@ import pytest
 from pages_support import tiny_experiment
 
 from dlcore import curves, jobs, summary
-from dlcore.runs import read_evaluation, run_path
+from dlcore.evaluation_files import read_evaluation
+from dlcore.runs import run_path
 from dlcore.spec import TrainSpec
 from dlcore.worker import run_job
 
@@ -84,24 +85,20 @@ def _epochs(val_accuracy, val_loss) -> pd.DataFrame:
 def test_kept_epoch_follows_the_worker_rule_and_the_note_says_it_once():
     epochs = _epochs([0.70, 0.735, 0.72, 0.71], [0.9, 0.8, 0.7, 0.75])
     done = {"status": "completed", "best_epoch": 2}
-    assert curves.kept_epoch(done, epochs, early_stopping=False) == 2
-    note = curves.kept_epoch_note(done, epochs, early_stopping=False)
+    assert curves.kept_epoch(done) == 2
+    note = curves.kept_epoch_note(done, epochs)
     assert note == (
         "The saved network has the weights of epoch 2, the one with the highest validation "
         "accuracy; the curves go on to epoch 4 (validation accuracy 71.0%), whose weights were "
         "not kept."
     )
-    # with early stopping a completed run keeps what Keras restores: the lowest val loss
-    assert curves.kept_epoch(done, epochs, early_stopping=True) == 3
-    assert "epoch 3, the one with the lowest validation loss" in curves.kept_epoch_note(
-        done, epochs, early_stopping=True
-    )
-    cancelled = {"status": "cancelled", "best_epoch": 2}  # cancelled: the best checkpoint
-    assert curves.kept_epoch(cancelled, epochs, early_stopping=True) == 2
+    # one rule, however the run ended: the lowest validation loss (epoch 3) is not the rule
+    for ended in ("completed", "cancelled"):
+        assert curves.kept_epoch({"status": ended, "best_epoch": 2}) == 2
     last = {"status": "completed", "best_epoch": 4}
-    assert curves.kept_epoch_note(last, epochs, False).endswith("which is the last one.")
-    assert curves.kept_epoch({"status": "completed"}, epochs.iloc[:0], False) is None
-    assert curves.kept_epoch_note({"status": "completed"}, epochs.iloc[:0], False) == ""
+    assert curves.kept_epoch_note(last, epochs).endswith("which is the last one.")
+    assert curves.kept_epoch({"status": "completed"}) is None
+    assert curves.kept_epoch_note({"status": "completed"}, epochs.iloc[:0]) == ""
 
 
 @pytest.mark.parametrize("patience", [0, 1])
@@ -114,7 +111,7 @@ def test_the_reported_validation_accuracy_is_the_kept_epochs(patience):
     assert run_job(run_path(run_id)) == 0
     status = jobs.status(run_id)
     epochs = summary.epoch_history(jobs.read_metrics(run_id))
-    kept = curves.kept_epoch(status, epochs, early_stopping=bool(patience))
+    kept = curves.kept_epoch(status)
     assert kept is not None
     logged = float(epochs.loc[epochs["epoch"] == kept, "val_accuracy"].iloc[0])
     evaluated = read_evaluation(run_id)["val"]["accuracy"]

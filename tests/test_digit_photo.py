@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 from dlcore.digit_photo import digit_photo, stroke_width
-from dlcore.images import ImageError
+from dlcore.image_files import ImageError
 
 INK = (40, 35, 60)
 
@@ -151,3 +151,75 @@ def test_other_size_and_blank_page():
         digit_photo(Image.new("L", (100, 100), 200))
     with pytest.raises(ImageError, match="no digit"):
         digit_photo(encode(paper()))  # paper and its grain only
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
+
+
+@pytest.fixture(scope="module")
+def mnist_test(tmp_path_factory):
+    import os
+
+    from dlcore.catalogue import load_dataset
+
+    old = os.environ.get("LAYERLAB_HOME")
+    os.environ["LAYERLAB_HOME"] = str(tmp_path_factory.mktemp("home"))
+    try:
+        dataset = load_dataset("mnist-sample")
+    finally:
+        if old is None:
+            os.environ.pop("LAYERLAB_HOME")
+        else:
+            os.environ["LAYERLAB_HOME"] = old
+    return dataset.x_test[:48, ..., 0], dataset.y_test[:48]
+
+
+def test_clean_mnist_images_pass_through_unchanged(mnist_test):
+    images, _ = mnist_test
+    scores = [correlation(digit, digit_photo(Image.fromarray(digit))[..., 0]) for digit in images]
+    assert min(scores) > 0.8 and np.median(scores) > 0.98, scores
+
+
+def test_a_scaled_up_clean_mnist_digit_and_its_png(mnist_test):
+    images, labels = mnist_test
+    five = images[int(np.flatnonzero(labels == 5)[0])]
+    big = Image.fromarray(five).resize((112, 112), Image.Resampling.BILINEAR)
+    assert correlation(five, digit_photo(big)[..., 0]) > 0.9
+    assert correlation(five, digit_photo(encode(Image.fromarray(five), "PNG"))[..., 0]) > 0.95
+
+
+def test_a_clean_dark_digit_on_white_is_the_same_digit_inverted(mnist_test):
+    images, _ = mnist_test
+    for digit in images[:8]:
+        out = digit_photo(Image.fromarray(255 - digit))[..., 0]
+        assert correlation(digit, out) > 0.9
+
+
+def test_white_digit_on_black_at_phone_size():
+    photo = Image.new("RGB", (1200, 1600), (0, 0, 0))  # a 7, strokes about MNIST's share
+    ImageDraw.Draw(photo).line(
+        [(350, 450), (800, 450), (500, 1150)], fill=(250, 250, 250), width=90
+    )
+    out = digit_photo(encode(photo))
+    pixels = out[..., 0]
+    assert pixels.max() > 200 and np.concatenate([pixels[0], pixels[-1]]).max() == 0
+    row, col = centre_of_mass(out)
+    assert abs(row - 14) <= 1 and abs(col - 14) <= 1
+    ink = ink_of(out)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    assert 18 <= rows[-1] - rows[0] + 1 <= 21 and 10 <= cols[-1] - cols[0] + 1 <= 16
+    assert ink[rows[0] : rows[0] + 4].sum() >= 20  # the 7's bar is there, bright
+    assert 20 <= out.mean() <= 70
+
+
+def test_grainy_chalk_photo_keeps_its_bar():
+    rng = np.random.default_rng(7)
+    board = 55 + rng.normal(0, 8, (450, 600)) + np.linspace(0, 25, 600)[None, :]
+    board = Image.fromarray(board.clip(0, 255).astype(np.uint8)).convert("RGB")
+    ImageDraw.Draw(board).line([(200, 90), (320, 90), (240, 300)], fill=(225, 225, 215), width=9)
+    out = digit_photo(encode(board))
+    ink = ink_of(out)
+    rows = np.flatnonzero(ink.any(axis=1))
+    assert 19 <= rows[-1] - rows[0] + 1 <= 21
+    assert ink[rows[0] : rows[0] + 4].sum(axis=0).astype(bool).sum() >= 8  # the bar, not a stub

@@ -127,7 +127,7 @@ def test_workshop_path(tmp_path, monkeypatch):
         page.get_by_role("button", name=re.compile(rf"train_{run_id}\.py · ")).wait_for()
         shot(page, folder, "6d-inside-code")
 
-        from dlcore.builtin import load_dataset
+        from dlcore.catalogue import load_dataset
 
         dataset = load_dataset("mnist-sample")
         five = int(np.flatnonzero(dataset.y_test == 5)[0])

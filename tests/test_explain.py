@@ -13,8 +13,10 @@ from PIL import Image
 from dlcore import LayerLabError
 from dlcore.backend import gradients
 from dlcore.cli import main
-from dlcore.explain import filter_history, filter_images, heat_map, inside, overlay
-from dlcore.model import build_model, compile_model, layer_table
+from dlcore.explain import filter_history, filter_images, heat_map, inside
+from dlcore.explain_images import overlay
+from dlcore.layer_table import layer_table
+from dlcore.model import build_model, compile_model
 from dlcore.runs import FILTERS, read_model, run_path
 from dlcore.spec import ConvBlock, ModelSpec, TrainSpec, preset_model
 

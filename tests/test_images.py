@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from dlcore import LayerLabError
+from dlcore.image_files import ImageError, open_image
 from dlcore.images import (
-    ImageError,
     PrepSettings,
-    open_image,
+    check_image_side,
     prepare_image,
     resize_image,
     to_channels,
@@ -48,8 +48,11 @@ def test_settings_validate_and_round_trip():
         PrepSettings(resize_mode="zoom")
     with pytest.raises(LayerLabError, match="width is 2"):
         PrepSettings(width=2)
-    with pytest.raises(LayerLabError, match="height is 1000"):
-        PrepSettings(height=1000)
+    with pytest.raises(LayerLabError, match="height is 5000; use 4 to 4096"):
+        PrepSettings(height=5000)
+    assert PrepSettings(height=1000).height == 1000  # the server's limit binds imports only
+    with pytest.raises(LayerLabError, match="height is 1000; use 4 to 256 pixels"):
+        check_image_side(32, 1000)
     with pytest.raises(LayerLabError, match="Unknown image setting"):
         PrepSettings.from_dict({"colour": "grey"})
 
@@ -230,7 +233,7 @@ def _png(img) -> bytes:
 
 
 def test_decoded_bytes_are_checked_from_the_header_before_decoding(monkeypatch):
-    from dlcore.images import ImageError, decoded_bytes, open_image
+    from dlcore.image_files import ImageError, decoded_bytes, open_image
 
     monkeypatch.setenv("LAYERLAB_MAX_DECODED_MB_PER_IMAGE", "1")
     data = _png(Image.new("RGBA", (700, 700)))  # 1.9 MB decoded, a few KB on disk
@@ -270,7 +273,7 @@ def test_16bit_images_convert_without_a_float64_copy():
 
 
 def test_exif_rotation_survives_shrinking():
-    from dlcore.images import open_image
+    from dlcore.image_files import open_image
 
     img = Image.new("RGB", (800, 400), (0, 0, 0))
     exif = img.getexif()
@@ -285,12 +288,12 @@ def test_exif_rotation_survives_shrinking():
 def test_large_decodes_wait_their_turn(monkeypatch):
     import threading
 
-    from dlcore import images
+    from dlcore import image_files
 
-    monkeypatch.setattr(images, "LARGE_DECODE_BYTES", 1000)
+    monkeypatch.setattr(image_files, "LARGE_DECODE_BYTES", 1000)
     data = _png(Image.new("RGB", (300, 300)))
     inside, most = [0], [0]
-    real_shrink = images.shrink
+    real_shrink = image_files.shrink
 
     def counting(img, *size):
         inside[0] += 1
@@ -299,9 +302,9 @@ def test_large_decodes_wait_their_turn(monkeypatch):
         inside[0] -= 1
         return real_shrink(img, *size)
 
-    monkeypatch.setattr(images, "shrink", counting)
+    monkeypatch.setattr(image_files, "shrink", counting)
     threads = [
-        threading.Thread(target=images.open_image, args=(data,), kwargs={"target": (8, 8)})
+        threading.Thread(target=image_files.open_image, args=(data,), kwargs={"target": (8, 8)})
         for _ in range(3)
     ]
     for thread in threads:

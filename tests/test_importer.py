@@ -15,8 +15,9 @@ from PIL import Image
 from dlcore import LayerLabError, unpack
 from dlcore.dataset import Dataset, save_dataset
 from dlcore.images import PrepSettings
-from dlcore.importer import DatasetExists, import_files, import_folder, import_zip
+from dlcore.importer import import_files, import_folder, import_zip
 from dlcore.npz_import import import_npz
+from dlcore.ownership import DatasetExists
 from dlcore.storage import scratch_dir
 
 GREY16 = PrepSettings("grayscale", 16, 16)
@@ -318,7 +319,7 @@ def test_zip_of_tiny_pngs_is_refused_by_the_import_budget_before_decoding(tmp_pa
 def test_npz_count_and_size_are_checked_before_any_image_is_resized(monkeypatch):
     x, y = np.zeros((3000, 4, 4), np.uint8), np.arange(3000) % 2
     calls = []
-    monkeypatch.setattr("dlcore.importer.prepare_image", lambda *a: calls.append(1))
+    monkeypatch.setattr("dlcore.npz_import.prepare_image", lambda *a: calls.append(1))
     with pytest.raises(LayerLabError, match="prepared data"):
         import_npz(npz(x_train=x, y_train=y), "big", settings=PrepSettings("color", 256, 256))
     monkeypatch.setenv("LAYERLAB_MAX_IMAGES_PER_DATASET", "100")
@@ -447,7 +448,7 @@ def test_delete_dataset_by_its_owner_only_and_not_under_an_active_job(tmp_path, 
 
 def test_delete_takes_the_writer_lock_before_reading_the_owner(tmp_path, monkeypatch):
     from dlcore import usage
-    from dlcore.importer import one_writer
+    from dlcore.ownership import one_writer
 
     root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
     import_folder(root, "pets", GREY16, owner=ANN)

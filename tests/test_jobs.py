@@ -23,10 +23,10 @@ import pytest
 from training_support import train_now
 
 from dlcore import LayerLabError, jobs
-from dlcore.builtin import PrivateDataset
 from dlcore.evaluate import evaluate_run
 from dlcore.limits import Limits
 from dlcore.npz_import import import_npz
+from dlcore.ownership import PrivateDataset
 from dlcore.runs import run_path
 from dlcore.spec import ConvBlock, DataSpec, DenseLayer, Experiment, ModelSpec, TrainSpec
 

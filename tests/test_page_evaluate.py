@@ -10,7 +10,7 @@ import pytest
 from pages_support import OWNER, OWNER_ID, copy_of_tiny_run, id_for, open_page, texts
 
 from dlcore import LayerLabError, jobs
-from dlcore.builtin import load_dataset
+from dlcore.catalogue import load_dataset
 from dlcore.dataset import save_dataset
 from dlcore.evaluate import (
     cell_examples,

@@ -11,7 +11,7 @@ import pyarrow as pa
 from pages_support import OWNER, copy_of_tiny_run, id_for, open_page, texts
 
 from dlcore import jobs
-from dlcore.builtin import load_dataset
+from dlcore.catalogue import load_dataset
 from dlcore.dataset import save_dataset
 from dlcore.records import MetricRow
 from dlcore.runs import append_metric, run_path, write_status

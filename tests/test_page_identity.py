@@ -28,7 +28,7 @@ from streamlit.testing.v1 import AppTest
 
 from dlcore import LayerLabError, jobs
 from dlcore.attendees import attendee_id, new_key
-from dlcore.builtin import load_dataset
+from dlcore.catalogue import load_dataset
 from dlcore.dataset import read_manifest, save_dataset
 from dlcore.runs import record_worker, run_path, write_status
 from dlcore.storage import atomic_write_json, read_json

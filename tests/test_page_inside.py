@@ -13,7 +13,7 @@ from pages_support import OWNER, OWNER_ID, copy_of_tiny_run, open_page, texts, t
 from PIL import Image
 
 from dlcore import jobs, worker
-from dlcore.model import layer_table
+from dlcore.layer_table import layer_table
 from dlcore.runs import read_dataset_info, read_spec, record_worker, run_path, write_dataset_info
 from dlcore.spec import DenseLayer, ModelSpec
 from dlcore.text import escape_markdown as md
@@ -57,7 +57,7 @@ def test_shows_filters_feature_maps_and_heat_map(run_id):
 
 
 def test_another_validation_image_and_its_true_class(run_id):
-    from dlcore.builtin import load_dataset
+    from dlcore.catalogue import load_dataset
 
     at = open_page("inside", attendee=OWNER)
     at.slider[0].set_value(7).run()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dlcore.model import layer_table, table_totals
+from dlcore.layer_table import layer_table, table_totals
 from dlcore.runs import read_spec
 from dlcore.spec import preset_model
 

@@ -22,15 +22,10 @@ import pytest
 
 from dlcore import LayerLabError, jobs
 from dlcore.executor import executor_settings
+from dlcore.layer_table import estimate_training_memory_mb, layer_table
 from dlcore.limits import load_limits
-from dlcore.model import estimate_training_memory_mb, layer_table
-from dlcore.ray_executor import (
-    Capacity,
-    fits,
-    gpu_fraction,
-    task_environment,
-    task_resources,
-)
+from dlcore.ray_resources import Capacity, fits, gpu_fraction, task_resources
+from dlcore.ray_task import task_environment
 from dlcore.records import RunStatus
 from dlcore.runs import list_run_ids, model_file, run_path, write_status
 from dlcore.spec import DataSpec, Experiment, preset_experiment, preset_model

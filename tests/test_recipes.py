@@ -9,6 +9,7 @@ import pytest
 from pages_support import OWNER, open_page, texts
 
 from dlcore import LayerLabError, cli, jobs, worker
+from dlcore.catalogue import train_size
 from dlcore.recipes import RECIPES, describe_training
 from dlcore.runs import run_path
 from dlcore.schedules import learning_rate_at
@@ -101,7 +102,8 @@ def _parsed(*argv: str) -> Experiment:
 
 
 def test_cli_recipe_and_schedule_options_become_the_spec():
-    assert _parsed("--model", "mlp").training == preset_experiment("mlp").training
+    sized = preset_experiment("mlp", num_train=train_size("mnist-sample"))  # sized to the data
+    assert _parsed("--model", "mlp").training == sized.training
     lesson = _parsed("--model", "lenet", "--recipe", "lesson", "--dataset", "digits")
     assert lesson == preset_experiment("lenet", "digits", recipe="lesson")
     stepped = _parsed(
@@ -147,7 +149,8 @@ def test_a_fast_recipe_trains_with_its_schedule():
 
 
 def test_the_train_page_fills_the_settings_from_the_chosen_recipe():
-    session = {"attendee": OWNER, "dataset": "digits", "experiment": preset_experiment("lenet")}
+    fast = preset_experiment("lenet", "digits", num_train=train_size("digits"))  # sized to it
+    session = {"attendee": OWNER, "dataset": "digits", "experiment": fast}
     at = open_page("train", **session)
     assert not at.exception and not at.error
     choice = at.radio(key="train_recipe")
@@ -164,5 +167,22 @@ def test_the_train_page_fills_the_settings_from_the_chosen_recipe():
     assert at.radio(key="train_recipe").value is None
     assert "Your settings below differ from both recipes." in texts(at)
     at.radio(key="train_recipe").set_value("fast").run()
-    assert at.session_state["experiment"].training == preset_experiment("lenet").training
+    assert at.session_state["experiment"].training == fast.training
     assert at.selectbox(key="train_schedule").value == "cosine"
+
+
+def test_the_fast_recipe_is_sized_to_a_small_training_set():
+    full = preset_training("lenet", "fast", num_train=60_000)
+    assert (full["batch_size"], full["epochs"]) == (128, 2)  # the full MNIST: as tuned
+    sample = preset_training("lenet", "fast", num_train=4_000)  # the MNIST sample
+    assert (sample["batch_size"], sample["epochs"]) == (64, 7)
+    tiny = preset_training("lenet", "fast", num_train=100)
+    assert tiny["batch_size"] == 16 and tiny["epochs"] == 50  # capped
+    assert preset_training("lenet", "lesson", num_train=4_000) == preset_training("lenet", "lesson")
+
+
+def test_a_sized_recipe_still_reads_as_the_fast_one():
+    experiment = preset_experiment("lenet", "mnist-sample", num_train=4_000)
+    assert experiment.training.batch_size == 64
+    assert matching_recipe("lenet", experiment.training, 4_000) == "fast"
+    assert matching_recipe("lenet", experiment.training, 60_000) == ""

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from dlcore import jobs, runs, storage
+from dlcore import jobs, run_comments, runs, storage
 from dlcore.records import MetricRow, RunStatus, WorkerInfo
 from dlcore.spec import DataSpec, Experiment
 
@@ -148,30 +148,31 @@ def test_a_finished_run_ignores_its_worker_record():
 
 def test_a_comment_round_trips_as_one_line_of_plain_text():
     run_id = _run(status="completed")
-    assert runs.read_comment(run_id) == ""
+    assert run_comments.read_comment(run_id) == ""
     hostile = "**bold** [x](http://e) \u202eevil\u2066\n  second\tline\x00"
-    stored = runs.write_comment(run_id, hostile)
+    stored = run_comments.write_comment(run_id, hostile)
     assert stored == "**bold** [x](http://e) evil second line"  # markdown is shown, not run
-    assert runs.read_comment(run_id) == stored
+    assert run_comments.read_comment(run_id) == stored
     assert (runs.run_path(run_id) / runs.COMMENT).read_text() == stored
-    assert runs.write_comment(run_id, "  ") == "" and runs.read_comment(run_id) == ""
+    assert run_comments.write_comment(run_id, "  ") == ""
+    assert run_comments.read_comment(run_id) == ""
     assert not (runs.run_path(run_id) / runs.COMMENT).exists()
 
 
 def test_a_comment_is_cut_at_the_limit():
     run_id = _run(status="completed")
-    stored = runs.write_comment(run_id, "é" * (runs.MAX_COMMENT + 100))
-    assert stored == "é" * runs.MAX_COMMENT and runs.read_comment(run_id) == stored
+    stored = run_comments.write_comment(run_id, "é" * (run_comments.MAX_COMMENT + 100))
+    assert stored == "é" * run_comments.MAX_COMMENT and run_comments.read_comment(run_id) == stored
 
 
 def test_a_damaged_or_missing_comment_reads_empty():
     run_id = _run(status="completed")
     path = runs.run_path(run_id) / runs.COMMENT
     path.write_bytes(b"\xff\xfe not utf-8")
-    assert runs.read_comment(run_id) == ""
+    assert run_comments.read_comment(run_id) == ""
     path.unlink()
     path.mkdir()  # not even a file
-    assert runs.read_comment(run_id) == ""
-    assert runs.read_comment("no-such-run") == runs.read_comment("../etc") == ""
+    assert run_comments.read_comment(run_id) == ""
+    assert run_comments.read_comment("no-such-run") == run_comments.read_comment("../etc") == ""
     with pytest.raises(runs.RunNotFound):
-        runs.write_comment("no-such-run", "x")
+        run_comments.write_comment("no-such-run", "x")

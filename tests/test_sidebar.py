@@ -72,13 +72,13 @@ def test_the_sidebar_is_redrawn_when_the_page_changes_the_dataset_and_model():
         import streamlit as st
 
         from dlcore.spec import preset_experiment
-        from pages import common
+        from pages import common, state
         from pages.sidebar import refresh_sidebar, render_sidebar
 
         drawn = render_sidebar()
         if st.button("Use these settings"):  # as on Experiments: no rerun after it
             experiment = preset_experiment("cnn3", dataset="mnist-sample")
-            common.set_experiment(experiment)
+            state.set_experiment(experiment)
             common.set_dataset("mnist-sample")
         refresh_sidebar(drawn)
 

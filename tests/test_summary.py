@@ -180,12 +180,12 @@ def test_class_overview_groups_runs_by_attendee_with_queue_and_progress(layerlab
 
 
 def _commented_run(label: str, comment: str) -> dict:
-    from dlcore import jobs, runs
+    from dlcore import jobs, run_comments
     from dlcore.spec import DataSpec, Experiment
 
     owner = attendee_id(label.encode().hex().ljust(32, "k"))
     run_id = jobs.create_run(Experiment(data=DataSpec("digits"), owner=owner), owner_label=label)
-    runs.write_comment(run_id, comment)
+    run_comments.write_comment(run_id, comment)
     return jobs.status(run_id)
 
 

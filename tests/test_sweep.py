@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from dlcore import LayerLabError, jobs, summary
+from dlcore import LayerLabError, jobs, summary, sweep_jobs, sweep_results
 from dlcore import sweep as sweeps
 from dlcore.limits import Limits
 from dlcore.runs import run_path, write_status
@@ -92,7 +92,7 @@ def test_typed_values_sweep_several_and_fix_one():
 
 
 def test_a_sweep_queues_tagged_runs_that_count_as_one_job(no_scheduler):
-    sweep_id, run_ids = sweeps.submit_sweep(_digits(), sweeps.Sweep.from_dict(LR_BATCH))
+    sweep_id, run_ids = sweep_jobs.submit_sweep(_digits(), sweeps.Sweep.from_dict(LR_BATCH))
     statuses = jobs.list_runs()
     assert len(run_ids) == 4 and {s["sweep"] for s in statuses} == {sweep_id}
     values = {s["run_id"]: s["sweep_values"] for s in statuses}
@@ -102,7 +102,7 @@ def test_a_sweep_queues_tagged_runs_that_count_as_one_job(no_scheduler):
     with pytest.raises(LayerLabError, match="a sweep counts as one"):
         jobs.submit(_digits(), limits=Limits(max_jobs_per_owner=2))
     with pytest.raises(LayerLabError, match="a sweep counts as one job"):
-        sweeps.submit_sweep(_digits(), sweeps.Sweep.from_dict(LR_BATCH))
+        sweep_jobs.submit_sweep(_digits(), sweeps.Sweep.from_dict(LR_BATCH))
     assert len(jobs.list_runs()) == 5
 
 
@@ -118,7 +118,7 @@ def test_a_sweep_a_limit_would_stop_part_way_is_refused_whole(no_scheduler, limi
     jobs.create_run(_digits(owner="a-bob"))  # someone else's queued run
     sweep = sweeps.Sweep.from_dict({"epochs": [1, 2, 3, 5]})
     with pytest.raises(LayerLabError, match=message):
-        sweeps.submit_sweep(_digits(), sweep, limits=limits)
+        sweep_jobs.submit_sweep(_digits(), sweep, limits=limits)
     assert len(jobs.list_runs()) == 1  # not one run of the sweep was queued
 
 
@@ -133,19 +133,19 @@ def test_a_run_refused_part_way_withdraws_the_runs_already_queued(no_scheduler, 
 
     monkeypatch.setattr(jobs, "submit", full_after_two)
     with pytest.raises(LayerLabError, match="50 jobs"):
-        sweeps.submit_sweep(_digits(), sweeps.Sweep.from_dict(LR_BATCH))
+        sweep_jobs.submit_sweep(_digits(), sweeps.Sweep.from_dict(LR_BATCH))
     assert jobs.list_runs() == []
 
 
 def test_a_sweep_takes_turns_with_other_attendees_in_the_queue(no_scheduler):
-    _, ada = sweeps.submit_sweep(_digits(), sweeps.Sweep.from_dict({"epochs": [1, 2, 3]}))
+    _, ada = sweep_jobs.submit_sweep(_digits(), sweeps.Sweep.from_dict({"epochs": [1, 2, 3]}))
     bob = jobs.submit(_digits(owner="a-bob"))
     assert jobs.queue_order() == [ada[0], bob, ada[1], ada[2]]
 
 
 def _finished_sweep(accuracies: dict[tuple, float | None]) -> list[dict]:
     """A sweep of learning rate x batch size written straight to disk, with its scores."""
-    sweep_id = sweeps.new_sweep_id()
+    sweep_id = sweep_jobs.new_sweep_id()
     for (rate, batch), accuracy in accuracies.items():
         values = {"learning_rate": rate, "batch_size": batch}
         run_id = jobs.create_run(_digits(), sweep=sweep_id, sweep_values=values)
@@ -158,20 +158,21 @@ def test_the_grid_of_validation_accuracy_by_the_two_settings():
     scores = {(0.01, 32): 0.9, (0.001, 32): 0.7, (0.001, 128): 0.6, (0.01, 128): None}
     statuses = _finished_sweep(scores)
     jobs.create_run(_digits())  # a plain run is no sweep's
-    (group,) = sweeps.sweeps(jobs.list_runs())
+    (group,) = sweep_results.sweeps(jobs.list_runs())
     assert group["runs"] == 4 and group["finished"] == 3
     assert group["settings"] == ["learning_rate", "batch_size"]
-    grid = sweeps.sweep_table(statuses)
+    grid = sweep_results.sweep_table(statuses)
     assert grid.columns.name == "learning rate" and grid.index.name == "batch size"
     assert list(grid.columns) == [0.001, 0.01] and list(grid.index) == [32, 128]
     assert grid.loc[32, 0.01] == 0.9 and grid.loc[128, 0.001] == 0.6
     assert math.isnan(grid.loc[128, 0.01])  # still queued
-    assert sweeps.best_run(statuses)["sweep_values"] == {"learning_rate": 0.01, "batch_size": 32}
-    cells = sweeps.grid_cells(statuses)
+    best = sweep_results.best_run(statuses)
+    assert best["sweep_values"] == {"learning_rate": 0.01, "batch_size": 32}
+    cells = sweep_results.grid_cells(statuses)
     assert cells["x"].tolist() == ["0.001", "0.01", "0.001", "0.01"]
     assert cells["text"].tolist() == ["70.0%", "90.0%", "60.0%", "queued"]
     with pytest.raises(LayerLabError, match="one sweep"):
-        sweeps.sweep_table(statuses + _finished_sweep({(0.1, 8): 0.5}))
+        sweep_results.sweep_table(statuses + _finished_sweep({(0.1, 8): 0.5}))
 
 
 def test_the_table_of_trials_names_each_run_s_sweep_values():
@@ -182,10 +183,12 @@ def test_the_table_of_trials_names_each_run_s_sweep_values():
 
 
 def test_the_heat_map_draws_every_cell_with_its_label():
-    from dlcore import charts
+    from dlcore import result_charts
 
     statuses = _finished_sweep({(0.001, 32): 0.7, (0.01, 32): 0.9})
-    spec = charts.sweep_heatmap(sweeps.grid_cells(statuses), "learning rate", "batch size")
+    spec = result_charts.sweep_heatmap(
+        sweep_results.grid_cells(statuses), "learning rate", "batch size"
+    )
     spec = spec.to_dict()
     rect, text = spec["layer"]
     assert rect["encoding"]["x"]["title"] == "learning rate"
