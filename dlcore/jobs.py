@@ -4,7 +4,8 @@ A submitted job is a queued run directory; the data directory's scheduler (``dlc
 started on demand in its own session, so a restarted web server leaves it and its jobs running)
 starts queued jobs in the fair queue's order (round robin across attendees) as the machine has
 room, each in a process of its own forked from a parent with Keras already imported. Waiting
-jobs are only files: nothing runs for them until they start.
+jobs are only files: nothing runs for them until they start. Where a waiting job stands (its
+place in the queue, its phase) is ``dlcore.job_queue``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 
 import pandas as pd
 
-from dlcore import LayerLabError, attendees, executor
+from dlcore import LayerLabError, attendees, executor, job_queue
 from dlcore.executor import (  # the queue's controls are part of the jobs API
     ensure_scheduler,
     pause_queue,
@@ -23,7 +24,7 @@ from dlcore.executor import (  # the queue's controls are part of the jobs API
     stop_scheduler,
     warm_up,
 )
-from dlcore.fairqueue import fair_order, next_round
+from dlcore.fairqueue import next_round
 from dlcore.limits import Limits, load_limits
 from dlcore.ownership import is_shared as dataset_is_shared
 from dlcore.records import RunStatus
@@ -31,14 +32,12 @@ from dlcore.run_comments import write_comment
 from dlcore.runs import (
     ACTIVE,
     DAMAGED,
-    METRICS,
     read_all_statuses,
     read_metric_rows,
     read_spec,
     read_status,
     remove_run,
     request_cancel,
-    run_path,
     write_new_run,
 )
 from dlcore.spec import Experiment
@@ -208,65 +207,25 @@ def create_run(
     return run_id
 
 
-def _queue(statuses: list[RunStatus] | None = None) -> list[str]:
-    statuses = read_all_statuses() if statuses is None else statuses
-    queued = [s for s in statuses if s.status == "queued"]
-    return fair_order(queued)
-
-
-def queue_order() -> list[str]:
-    """Queued run ids in the order they will start (round robin across attendees)."""
-    return _queue()
-
-
-def queue_position(run_id: str) -> int | None:
-    """1 for the next job to start, 2 after it...; None if the run is not queued."""
-    order = queue_order()
-    return order.index(run_id) + 1 if run_id in order else None
-
-
-def _with_queue(status: dict, order: list[str], free_slot: bool) -> dict:
-    """Add ``queue_position``, ``ahead`` and ``phase`` ("queued", "starting", "training" or
-    the final state) for the pages: a job is "starting" from the moment nothing is ahead of it
-    and a slot is free until its first batch is logged."""
-    run_id, state = status["run_id"], status["status"]
-    status["queue_position"] = order.index(run_id) + 1 if run_id in order else None
-    status["ahead"] = order.index(run_id) if run_id in order else 0
-    phase = state
-    if state == "queued" and status["ahead"] == 0 and free_slot and not queue_paused():
-        phase = "starting"
-    elif state == "running":
-        phase = "training" if (run_path(run_id) / METRICS).exists() else "starting"
-    status["phase"] = phase
-    return status
-
-
-def _free_slot(statuses: list[RunStatus]) -> bool:
-    running = [s for s in statuses if s.status == "running"]
-    queued = [s for s in statuses if s.status == "queued"]
-    if not queued:
-        return True
-    return executor.has_room(queued[0], running)  # by the running executor's placement
-
-
 def status(run_id: str) -> dict:
     """The run's status (``RunStatus.to_dict()``), with its place in the queue while it waits
     (``queue_position``, ``ahead``) and its ``phase``. A damaged run reads as status "damaged"
     with a message saying what to do. Only a queued run reads the other runs (the queue)."""
     own = read_status(run_id)
     if own.status != "queued":
-        return _with_queue(own.to_dict(), [], free_slot=False)
+        return job_queue.with_queue(own.to_dict(), [], free_slot=False)
     statuses = read_all_statuses()
-    return _with_queue(own.to_dict(), _queue(statuses), _free_slot(statuses))
+    order, free = job_queue.fair_queue(statuses), job_queue.free_slot(statuses)
+    return job_queue.with_queue(own.to_dict(), order, free)
 
 
 def list_runs(owner: str | None = None) -> list[dict]:
     """Status of every run (newest first), optionally only one owner's, each with its queue
     position and phase; a damaged run lists as "damaged" beside the others."""
     statuses = read_all_statuses()
-    order, free = _queue(statuses), _free_slot(statuses)
+    order, free = job_queue.fair_queue(statuses), job_queue.free_slot(statuses)
     return [
-        _with_queue(s.to_dict(), order, free)
+        job_queue.with_queue(s.to_dict(), order, free)
         for s in reversed(statuses)
         if owner is None or s.owner == owner
     ]
@@ -334,7 +293,6 @@ __all__ = [
     "PermissionDenied",
     "ensure_scheduler",
     "pause_queue",
-    "queue_order",
     "queue_paused",
     "resume_queue",
     "stop_scheduler",
@@ -343,7 +301,6 @@ __all__ = [
     "comment",
     "delete",
     "list_runs",
-    "queue_position",
     "read_metrics",
     "read_spec",
     "status",

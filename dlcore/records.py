@@ -37,9 +37,13 @@ def _check(cls: type, name: str, value: Any) -> Any:
         return value
     elif isinstance(value, str) and str in kinds:
         return value
-    elif isinstance(value, dict) and dict in kinds and all(
-        isinstance(k, str) and isinstance(v, int | float | str) and not isinstance(v, bool)
-        for k, v in value.items()
+    elif (
+        isinstance(value, dict)
+        and dict in kinds
+        and all(
+            isinstance(k, str) and isinstance(v, int | float | str) and not isinstance(v, bool)
+            for k, v in value.items()
+        )
     ):  # a flat mapping of names to plain values (a sweep's settings)
         return dict(value)
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."

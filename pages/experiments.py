@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, charts, jobs, run_comments, runs, summary
+from dlcore import LayerLabError, charts, classroom, jobs, run_comments, runs, summary, trials
 from dlcore.runs import ACTIVE
 from pages import common, identity, state, sweep_views
 
@@ -124,7 +124,7 @@ def _leaderboard(statuses: list[dict]) -> None:
     if not identity.shared_dataset(dataset):
         st.caption("The class leaderboard counts runs on the shared datasets only.")
         return
-    board = summary.leaderboard(statuses, dataset, viewer=identity.attendee())
+    board = classroom.leaderboard(statuses, dataset, viewer=identity.attendee())
     if board.empty:
         return
     st.subheader(f"Class leaderboard · {common.md(dataset)}")
@@ -154,9 +154,9 @@ if only_mine:
 if not statuses:
     st.info("You have no run yet: train one on the Train page.")
     st.stop()
-table = summary.runs_frame(statuses)
+table = trials.runs_frame(statuses)
 event = st.dataframe(
-    summary.shown_runs(table),
+    trials.shown_runs(table),
     hide_index=True,
     column_config=COLUMNS,
     column_order=TABLE_ORDER,
@@ -167,7 +167,7 @@ event = st.dataframe(
 selected = [table["run"].iloc[i] for i in event.selection.rows if i < len(table)]
 st.download_button(
     "Download the table (CSV)",
-    summary.runs_csv(table),
+    trials.runs_csv(table),
     file_name="experiments.csv",
     mime="text/csv",
     icon=":material/download:",

@@ -7,7 +7,7 @@ the page shows nothing of anyone's work."""
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, jobs, summary, system
+from dlcore import LayerLabError, classroom, jobs, summary, system
 from dlcore.runs import ACTIVE
 from dlcore.text import plain
 from pages import common, identity, state
@@ -76,7 +76,7 @@ def _room() -> None:
     if not statuses:
         st.info("No runs yet: they appear here as attendees press Start on the Train page.")
         return
-    frame = summary.class_overview(statuses)
+    frame = classroom.class_overview(statuses)
     nodes = {s.get("run_id"): plain(s.get("node") or "") for s in statuses}
     frame["node"] = frame["run"].map(nodes).fillna("")  # which machine runs each job
     people, running, queued, done = st.columns(4)

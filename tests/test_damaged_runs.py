@@ -9,7 +9,7 @@ import json
 import pytest
 from pages_support import copy_of_tiny_run
 
-from dlcore import jobs, summary
+from dlcore import job_queue, jobs, summary, trials
 from dlcore.cli import main
 from dlcore.evaluate import evaluate_run, misclassified, predictions_frame
 from dlcore.inference import classify_run, load_run_model, run_preparation
@@ -61,7 +61,7 @@ def test_a_damaged_status_lists_as_damaged_beside_the_others(finished, content):
     assert listed[other]["status"] == "queued"
     # it keeps its model usable: it does not vanish from Evaluate and Classify
     assert [s["run_id"] for s in summary.usable_runs(jobs.list_runs())] == [finished.name]
-    assert summary.runs_frame(jobs.list_runs())["status"].tolist().count("damaged") == 1
+    assert trials.runs_frame(jobs.list_runs())["status"].tolist().count("damaged") == 1
     assert (finished / STATUS).read_bytes() == content, "reading wrote to the damaged file"
 
 
@@ -92,7 +92,7 @@ def test_a_bad_worker_record_makes_that_run_damaged(record):
     listed = _listed()
     assert listed[run_id]["status"] == "damaged" and "worker.json" in listed[run_id]["message"]
     assert listed[other]["status"] == "queued"
-    assert jobs.queue_position(other) == 1
+    assert job_queue.queue_position(other) == 1
     jobs.cancel(run_id, actor="a-0001")  # no traceback; nothing to cancel
     assert main(["jobs"]) == 0
 
@@ -219,7 +219,7 @@ def test_a_damaged_spec_lists_and_says_so(finished, capsys):
     other = _queued()
     (finished / SPEC).write_text('{"data": {"dataset": 5}}')
     assert set(_listed()) == {finished.name, other}
-    assert summary.runs_frame(jobs.list_runs())["run"].tolist() == [other, finished.name]
+    assert trials.runs_frame(jobs.list_runs())["run"].tolist() == [other, finished.name]
     with pytest.raises(RunDamaged, match="spec.json is damaged"):
         jobs.read_spec(finished.name)
     assert main(["evaluate", finished.name]) == 0  # its evaluation is intact

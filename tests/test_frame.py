@@ -155,7 +155,8 @@ def test_a_lessons_network_chosen_on_the_model_page_brings_its_settings_to_the_t
     lesson's network; the Train page's controls then show them."""
     from pages_support import OWNER, open_page, tiny_experiment
 
-    from dlcore.spec import PRESET_TRAINING
+    from dlcore.catalogue import train_size
+    from dlcore.spec import preset_training
 
     session = {"attendee": OWNER, "dataset": "digits", "experiment": tiny_experiment()}
     at = open_page("train", **session)
@@ -167,9 +168,9 @@ def test_a_lessons_network_chosen_on_the_model_page_brings_its_settings_to_the_t
     assert not at.exception
     at.switch_page("pages/train.py").run()
     assert not at.exception
-    lesson = PRESET_TRAINING["mlp"]
-    assert at.selectbox(key="train_optimizer").value == lesson["optimizer"]
-    assert at.select_slider(key="train_batch").value == lesson["batch_size"]
+    fast = preset_training("mlp", num_train=train_size("digits"))  # the default recipe, sized
+    assert at.selectbox(key="train_optimizer").value == fast["optimizer"]
+    assert at.select_slider(key="train_batch").value == fast["batch_size"]
     training = at.session_state["experiment"].training
-    assert (training.optimizer, training.batch_size) == (lesson["optimizer"], 128)
+    assert (training.optimizer, training.batch_size) == (fast["optimizer"], fast["batch_size"])
     assert at.session_state["experiment"].model.preset == "mlp"

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from training_support import train_now
 
-from dlcore import LayerLabError, jobs
+from dlcore import LayerLabError, job_queue, jobs
 from dlcore.evaluate import evaluate_run
 from dlcore.limits import Limits
 from dlcore.npz_import import import_npz
@@ -196,7 +196,7 @@ def test_queue_is_round_robin_across_attendees(on_served):
     bob = jobs.submit(tiny(epochs=1, owner="q-bob", images=64))
     cy = [jobs.submit(tiny(epochs=1, owner="q-cy", images=64)) for _ in range(2)]
     expected = [ada[0], bob, cy[0], ada[1], cy[1], ada[2]]
-    assert jobs.queue_order() == expected
+    assert job_queue.queue_order() == expected
     time.sleep(1.0)  # paused: nothing starts
     states = {s["run_id"]: s for s in jobs.list_runs()}
     assert all(states[r]["status"] == "queued" for r in expected)

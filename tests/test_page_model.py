@@ -6,9 +6,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from dlcore.catalogue import train_size
 from dlcore.layer_table import layer_table, table_totals
 from dlcore.runs import read_spec
-from dlcore.spec import preset_model
+from dlcore.spec import preset_model, preset_training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,7 +110,13 @@ def test_choosing_a_lesson_network_brings_its_training_settings():
     preset.set_value("mlp").run()
     assert not at.exception
     training = at.session_state["experiment"].training
-    assert (training.optimizer, training.epochs, training.batch_size) == ("adam", 2, 128)  # fast
+    fast = preset_training("mlp", "fast", num_train=train_size("digits"))  # sized to the data
+    assert (training.optimizer, training.epochs, training.batch_size) == (
+        fast["optimizer"],
+        fast["epochs"],
+        fast["batch_size"],
+    )
+    assert training.batch_size < 128  # 1,257 training images: smaller batches than on MNIST
 
 
 def test_a_backbone_preset_without_cached_weights_says_what_to_do(tmp_path, monkeypatch):

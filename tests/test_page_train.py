@@ -18,7 +18,7 @@ from pages_support import (
 )
 from streamlit.testing.v1 import AppTest
 
-from dlcore import jobs
+from dlcore import job_queue, jobs
 from dlcore.attendees import new_key
 from dlcore.runs import record_worker, run_path, write_status
 from dlcore.spec import Experiment, TrainSpec
@@ -155,7 +155,7 @@ def test_a_waiting_job_says_how_many_are_ahead_or_that_the_queue_is_paused():
     at.run()
     assert "paused the queue" in texts(at) and "**starting**" not in texts(at)
     jobs.resume_queue()
-    first = jobs.queue_order()[0]
+    first = job_queue.queue_order()[0]
     at = open_page("train", **{**session, "run_id": first})
     assert "**starting**" in texts(at)  # nothing ahead of it and a slot free
 

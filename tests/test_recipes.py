@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 from pages_support import OWNER, open_page, texts
 
-from dlcore import LayerLabError, cli, jobs, worker
+from dlcore import LayerLabError, cli, cli_train, jobs, worker
 from dlcore.catalogue import train_size
 from dlcore.recipes import RECIPES, describe_training
 from dlcore.runs import run_path
@@ -98,7 +98,7 @@ def test_an_unknown_recipe_or_preset_says_what_to_choose():
 
 
 def _parsed(*argv: str) -> Experiment:
-    return cli.train_experiment(cli.build_parser().parse_args(["train", *argv]))
+    return cli_train.train_experiment(cli.build_parser().parse_args(["train", *argv]))
 
 
 def test_cli_recipe_and_schedule_options_become_the_spec():

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from dlcore import jobs, run_comments, runs, storage
+from dlcore import job_queue, jobs, run_comments, runs, storage
 from dlcore.records import MetricRow, RunStatus, WorkerInfo
 from dlcore.spec import DataSpec, Experiment
 
@@ -111,7 +111,7 @@ def test_reads_work_when_nothing_can_be_written(monkeypatch):
     assert jobs.status(run_id)["status"] == "interrupted"
     assert [s["status"] for s in jobs.list_runs()] == ["interrupted"]
     assert jobs.read_metrics(run_id).empty
-    assert jobs.queue_order() == []
+    assert job_queue.queue_order() == []
 
 
 def test_reads_work_in_a_read_only_run_directory():

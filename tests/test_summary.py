@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 
-from dlcore import summary
+from dlcore import classroom, summary, trials
 from dlcore.attendees import attendee_id
 from dlcore.spec import AugmentSpec, ConvBlock, DenseLayer, ModelSpec, preset_model
 
@@ -54,13 +54,13 @@ def test_labels_show_the_owner_s_name_never_the_id_and_as_plain_text():
         "r2 · anonymous"
     )
     assert summary.run_label({"run_id": "r3", "owner": "bob"}).startswith("r3 · bob")  # old run
-    row = summary.runs_frame([{**status, "status": "failed\u202e"}]).iloc[0]
+    row = trials.runs_frame([{**status, "status": "failed\u202e"}]).iloc[0]
     assert (row["owner"], row["dataset"], row["status"]) == ("ada", "d", "failed")
-    assert owner not in summary.runs_frame([status]).to_string()
+    assert owner not in trials.runs_frame([status]).to_string()
 
 
 def test_runs_frame_without_runs_has_the_columns():
-    frame = summary.runs_frame([])
+    frame = trials.runs_frame([])
     assert list(frame.columns)[:3] == ["run", "owner", "dataset"] and frame.empty
 
 
@@ -119,26 +119,26 @@ def test_leaderboard_is_each_attendee_s_best_on_the_dataset_best_first():
         _status(EVE, "", 0.90, created=1),  # the same score as ada's best, but sooner
         _status(EVE, "", None, status="failed"), _status("", "", 1.0),  # the instructor's
     ]  # fmt: skip
-    board = summary.leaderboard(statuses, "digits", viewer=ADA)
+    board = classroom.leaderboard(statuses, "digits", viewer=ADA)
     assert board["attendee"].tolist() == ["bob", "anonymous", "ada"]
     assert board["place"].tolist() == [1, 2, 3]
     assert board["best val accuracy"].tolist() == [0.95, 0.90, 0.90]
     assert board["runs"].tolist() == [1, 1, 2] and board["you"].tolist() == [False, False, True]
     assert ADA not in board.to_string() and BOB not in board.to_string()
-    assert summary.leaderboard(statuses, "mnist").empty
+    assert classroom.leaderboard(statuses, "mnist").empty
 
 
 def test_leaderboard_shows_the_top_places_and_your_own():
     owners = [attendee_id(f"{n:02d}" * 16) for n in range(15)]
     statuses = [_status(o, f"p{n}", 0.9 - n / 100) for n, o in enumerate(owners)]
-    board = summary.leaderboard(statuses, "digits", viewer=owners[13], top=10)
+    board = classroom.leaderboard(statuses, "digits", viewer=owners[13], top=10)
     assert board["place"].tolist() == [*range(1, 11), 14]
     assert board["you"].tolist() == [False] * 10 + [True]
-    assert len(summary.leaderboard(statuses, "digits", viewer="")) == 10
+    assert len(classroom.leaderboard(statuses, "digits", viewer="")) == 10
 
 
 def test_leaderboard_labels_are_plain_text():
-    board = summary.leaderboard([_status(ADA, "\u202e[x](http://e)\n:red[y]", 0.5)], "digits")
+    board = classroom.leaderboard([_status(ADA, "\u202e[x](http://e)\n:red[y]", 0.5)], "digits")
     assert board["attendee"].tolist() == ["[x](http://e) :red[y]"]  # escaped by the page
 
 
@@ -161,8 +161,8 @@ def test_class_overview_groups_runs_by_attendee_with_queue_and_progress(layerlab
         _status(EVE, "\u202ebob", 0.5, created=2, status="cancelled"),  # a second "bob"
         _status("", "", 0.9, status="failed", val_accuracy=None),
     ]
-    frame = summary.class_overview(statuses)
-    assert list(frame.columns) == summary.OVERVIEW_COLUMNS
+    frame = classroom.class_overview(statuses)
+    assert list(frame.columns) == classroom.OVERVIEW_COLUMNS
     assert frame["attendee"].tolist() == ["(instructor)", "ada", "bob", "bob", "bob"]
     bob_ids = [statuses[i]["run_id"] for i in (0, 2)]  # newest first within an attendee
     mine = frame[frame["run"].isin(bob_ids)]
@@ -176,7 +176,7 @@ def test_class_overview_groups_runs_by_attendee_with_queue_and_progress(layerlab
     assert by_run.loc[statuses[2]["run_id"], "progress"] == 0.0
     assert pd.isna(by_run.loc[statuses[1]["run_id"], "queue"])
     assert not {ADA, BOB, EVE} & set(frame.to_string().split())
-    assert summary.class_overview([]).empty
+    assert classroom.class_overview([]).empty
 
 
 def _commented_run(label: str, comment: str) -> dict:
@@ -192,7 +192,7 @@ def _commented_run(label: str, comment: str) -> dict:
 def test_runs_frame_has_each_run_s_comment():
     first = _commented_run("ada", "batch 128: *faster*")
     second = _commented_run("bob", "")
-    frame = summary.runs_frame([first, second])
+    frame = trials.runs_frame([first, second])
     assert list(frame.columns)[-1] == "comment"
     assert frame["comment"].tolist() == ["batch 128: *faster*", ""]
 
@@ -205,11 +205,11 @@ def test_the_csv_of_the_table_is_plain_text_without_formulas_or_owner_ids():
     plus = _commented_run("+ada", "-2+3 @SUM(A1) \u202eevil")
     fine = _commented_run("carol", "lr 0.001, 5 epochs, été")
     statuses = [hostile, plus, fine]
-    data = summary.runs_csv(summary.runs_frame(statuses))
+    data = trials.runs_csv(trials.runs_frame(statuses))
     assert data.startswith("\ufeff".encode())  # Excel then reads it as UTF-8
     text = data.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == list(summary.runs_frame([]).columns)
+    assert list(rows[0]) == list(trials.runs_frame([]).columns)
     assert [r["owner"] for r in rows] == ['\'=HYPERLINK("http://evil")', "'+ada", "carol"]
     assert [r["comment"] for r in rows] == [
         "'=cmd()|' /C calc'!A0",

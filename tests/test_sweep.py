@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from dlcore import LayerLabError, jobs, summary, sweep_jobs, sweep_results
+from dlcore import LayerLabError, job_queue, jobs, sweep_jobs, sweep_results, trials
 from dlcore import sweep as sweeps
 from dlcore.limits import Limits
 from dlcore.runs import run_path, write_status
@@ -140,7 +140,7 @@ def test_a_run_refused_part_way_withdraws_the_runs_already_queued(no_scheduler, 
 def test_a_sweep_takes_turns_with_other_attendees_in_the_queue(no_scheduler):
     _, ada = sweep_jobs.submit_sweep(_digits(), sweeps.Sweep.from_dict({"epochs": [1, 2, 3]}))
     bob = jobs.submit(_digits(owner="a-bob"))
-    assert jobs.queue_order() == [ada[0], bob, ada[1], ada[2]]
+    assert job_queue.queue_order() == [ada[0], bob, ada[1], ada[2]]
 
 
 def _finished_sweep(accuracies: dict[tuple, float | None]) -> list[dict]:
@@ -177,7 +177,7 @@ def test_the_grid_of_validation_accuracy_by_the_two_settings():
 
 def test_the_table_of_trials_names_each_run_s_sweep_values():
     statuses = _finished_sweep({(0.001, 32): 0.7, (0.01, 32): 0.8})
-    frame = summary.runs_frame(statuses)
+    frame = trials.runs_frame(statuses)
     assert sorted(frame["sweep"]) == ["lr 0.001 · batch 32", "lr 0.01 · batch 32"]
     assert frame["batch size"].tolist() == [32, 32]
 
@@ -204,7 +204,7 @@ def test_the_cli_prints_one_json_line_per_run_then_the_best(monkeypatch, capsys)
     from dlcore.worker import run_job
 
     def train_queued(**options) -> None:
-        for run_id in jobs.queue_order():
+        for run_id in job_queue.queue_order():
             run_job(run_path(run_id))
 
     monkeypatch.setattr(jobs, "ensure_scheduler", train_queued)

@@ -128,9 +128,9 @@ def test_pages_md_is_the_same_escaping():
 
 
 def test_cli_tables_print_names_as_plain_text(capsys):
-    from dlcore.cli import _print_table
+    from dlcore.cli_common import print_table
 
-    _print_table([{"owner": "\u202eada\x1b[31m", "dataset": "cats\ndogs"}], ["owner", "dataset"])
+    print_table([{"owner": "\u202eada\x1b[31m", "dataset": "cats\ndogs"}], ["owner", "dataset"])
     out = capsys.readouterr().out
     assert "\u202e" not in out and "\x1b" not in out
     assert out.splitlines()[1].split() == ["ada[31m", "cats", "dogs"]

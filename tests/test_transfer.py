@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from dlcore import LayerLabError, jobs, transfer
-from dlcore.cli import build_parser, main, train_experiment
+from dlcore.cli import build_parser, main
+from dlcore.cli_train import train_experiment
 from dlcore.layer_table import layer_table, table_totals
 from dlcore.limits import load_limits
 from dlcore.model import build_model

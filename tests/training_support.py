@@ -63,12 +63,12 @@ def train_queued_here(**_options: object) -> None:
     """Train every queued run of this data directory in this process, in the fair queue's
     order, now (a queued run with a cancel request is cancelled; a paused queue starts
     nothing): what the scheduler would do, without its process."""
-    from dlcore import executor, jobs, worker
+    from dlcore import executor, job_queue, jobs, worker
     from dlcore.runs import cancel_requested, run_path
 
     if jobs.queue_paused():
         return
-    for run_id in jobs.queue_order():
+    for run_id in job_queue.queue_order():
         path = run_path(run_id)
         if cancel_requested(path):
             executor.cancel_queued(run_id)
