@@ -310,25 +310,16 @@ def preset_model(name: str) -> ModelSpec:
     )
 
 
+# An ImageNet backbone's new head learns on frozen features first, then the whole network
+# fine-tunes; one set of settings for both recipes.
+_BACKBONE_TRAINING = {
+    "optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 4, "freeze_epochs": 2
+}  # fmt: skip
 # The default recipe of each preset ("fast"; its lesson's own settings are the "lesson" recipe,
 # dlcore.recipes); preset_training gives either.
 PRESET_TRAINING = {
     **{name: recipes[DEFAULT_RECIPE] for name, recipes in PRESET_RECIPES.items()},
-    # the new head learns on frozen ImageNet features first, then the whole network fine-tunes
-    "mobilenet": {
-        "optimizer": "adam",
-        "learning_rate": 0.001,
-        "batch_size": 32,
-        "epochs": 4,
-        "freeze_epochs": 2,
-    },  # fmt: skip
-    "efficientnet": {
-        "optimizer": "adam",
-        "learning_rate": 0.001,
-        "batch_size": 32,
-        "epochs": 4,
-        "freeze_epochs": 2,
-    },  # fmt: skip
+    **{name: dict(_BACKBONE_TRAINING) for name in BACKBONES},
 }
 
 PRESET_DESCRIPTIONS = {
