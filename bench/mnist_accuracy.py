@@ -12,7 +12,8 @@ images/s (one JSON line each, then a table):
     python bench/mnist_accuracy.py [--npz PATH] [--runs lenet:fast,lenet:lesson,mlp:lesson]
                                    [--precision auto|float32|bfloat16]
 
-"auto" (the default, as in a run's spec) trains in bfloat16 where the CPU has AVX512_BF16/AMX.
+"auto" (the default, as in a run's spec) trains in bfloat16 where the CPU has AVX512_BF16/AMX and
+the network has enough arithmetic for it to pay (LeNet yes; the MLP stays float32).
 
 Seconds are the training's own (the fit, with its validation passes), not the job's start or the
 final evaluation. Timings depend on what else the machine runs: the load average is printed.
@@ -52,11 +53,15 @@ def _runs(text: str) -> list[tuple[str, str]]:
 
 def _train(preset: str, recipe: str, num_train: int, precision: str) -> dict:
     from dlcore import backend, jobs
+    from dlcore.layer_table import layer_table, table_totals
     from dlcore.recipes import describe_training
     from dlcore.spec import preset_experiment
 
-    experiment = preset_experiment(preset, "mnist-full", recipe=recipe, precision=precision)
+    experiment = preset_experiment(
+        preset, "mnist-full", recipe=recipe, num_train=num_train, precision=precision
+    )
     training = experiment.training
+    connections = table_totals(layer_table(experiment.model, (28, 28, 1), 10))["connections"]
     final = jobs.wait(jobs.submit(experiment))
     metrics = jobs.read_metrics(final["run_id"])
     last = metrics[metrics["kind"] == "epoch"].iloc[-1]
@@ -70,7 +75,7 @@ def _train(preset: str, recipe: str, num_train: int, precision: str) -> dict:
         "epochs": training.epochs,
         "batch_size": training.batch_size,
         "lr_schedule": training.lr_schedule,
-        "precision": backend.training_precision(precision),
+        "precision": backend.training_precision(precision, connections),  # as the worker
         "status": final["status"],
         "test_accuracy": final.get("test_accuracy"),
         "val_accuracy": final.get("val_accuracy"),
