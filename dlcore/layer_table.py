@@ -64,7 +64,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: str = "va
 
 
 def layer_table(
-    model: ModelSpec,
+    spec: ModelSpec,
     input_shape: Shape,
     num_classes: int,
     augment: AugmentSpec = AugmentSpec(),  # noqa: B008 - frozen dataclass, safe as default
@@ -74,15 +74,15 @@ def layer_table(
     Raises ShapeError naming the first layer whose window no longer fits its input.
     """
     shape = _check_input(input_shape, num_classes)
-    if model.backbone:
-        rows = _backbone_rows(model.backbone, shape, augment)
+    if spec.backbone:
+        rows = _backbone_rows(spec.backbone, shape, augment)
     else:
         rows = [LayerRow("input", "Input", shape), LayerRow("rescaling", "Rescaling 1/255", shape)]
         rows += _augmentation_rows(augment, shape)
-    for number, block in enumerate(model.conv_blocks, start=1):
+    for number, block in enumerate(spec.conv_blocks, start=1):
         rows.extend(_block_rows(number, block, rows[-1].output_shape))
-    rows.append(_head_row(model.head, rows[-1].output_shape))
-    for number, dense in enumerate(model.dense_layers, start=1):
+    rows.append(_head_row(spec.head, rows[-1].output_shape))
+    for number, dense in enumerate(spec.dense_layers, start=1):
         kind = f"Dense {dense.units} {dense.activation}"
         rows.append(_dense_row(f"dense{number}", kind, rows[-1], dense.units))
         if dense.dropout_rate > 0:

@@ -33,35 +33,36 @@ FLIP_MODES = {
 
 
 def build_model(
-    model: ModelSpec,
+    spec: ModelSpec,
     input_shape: Shape,
     num_classes: int,
     augment: AugmentSpec = AugmentSpec(),  # noqa: B008 - frozen dataclass, safe as default
     pretrained: bool = True,
 ) -> keras.Model:
-    """The Keras model of the spec. It takes float32 images of pixel values 0-255 (uint8
-    batches are accepted as they are), rescales them, augments them in training only, and
+    """The Keras model of ``spec`` (in dlcore, "spec" names a ModelSpec and "model" a
+    keras.Model). It takes float32 images of pixel values 0-255 (uint8 batches are accepted as
+    they are), rescales them, augments them in training only, and
     outputs class probabilities (float32 whatever Keras's dtype policy). A backbone gets its
     ImageNet weights from the Keras cache when ``pretrained`` (else random ones, for tests or
     to copy them from another run)."""
     import keras
     from keras import layers
 
-    rows = layer_table(model, input_shape, num_classes, augment)  # ShapeError before building
+    rows = layer_table(spec, input_shape, num_classes, augment)  # ShapeError before building
     inputs = keras.Input(shape=rows[0].output_shape, dtype="float32", name="image")
-    if model.backbone:
-        x = _backbone(inputs, model.backbone, rows, augment, pretrained)
+    if spec.backbone:
+        x = _backbone(inputs, spec.backbone, rows, augment, pretrained)
     else:
         x = layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
         for layer in _augmentation_layers(augment):
             x = layer(x)
-    for number, block in enumerate(model.conv_blocks, start=1):
+    for number, block in enumerate(spec.conv_blocks, start=1):
         x = _conv_block(x, number, block)
-    if model.head == "flatten":
+    if spec.head == "flatten":
         x = layers.Flatten(name="flatten")(x)
     else:
-        x = getattr(layers, HEAD_KINDS[model.head])(name="global_pool")(x)
-    for number, dense in enumerate(model.dense_layers, start=1):
+        x = getattr(layers, HEAD_KINDS[spec.head])(name="global_pool")(x)
+    for number, dense in enumerate(spec.dense_layers, start=1):
         x = layers.Dense(dense.units, activation=dense.activation, name=f"dense{number}")(x)
         if dense.dropout_rate > 0:
             x = layers.Dropout(dense.dropout_rate, name=f"dense_dropout{number}")(x)
@@ -69,7 +70,7 @@ def build_model(
     outputs = layers.Dense(
         int(num_classes), activation="softmax", dtype="float32", name="predictions"
     )(x)
-    return keras.Model(inputs, outputs, name=model.preset)
+    return keras.Model(inputs, outputs, name=spec.preset)
 
 
 def _backbone(x, name: str, rows: list[LayerRow], augment: AugmentSpec, pretrained: bool):
