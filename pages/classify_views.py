@@ -18,7 +18,7 @@ from pages import explain_views as views
 
 MB = 1024 * 1024
 NOT_SURE = 0.6
-GRID_COLUMNS = 4
+GRID_COLUMNS = 3  # wide enough for a card's three pictures and their captions at 1366 px
 SOURCES = ("Photos", "A folder of photos")
 NAMING = (
     "To have right and wrong counted, name each file after its class (`7_photo.jpg`, "
