@@ -14,7 +14,8 @@ import numpy as np
 
 from dlcore import LayerLabError
 from dlcore.records import MetricRow
-from dlcore.runs import BEST, append_metric, cancel_requested, write_filter_history, write_status
+from dlcore.run_outputs import append_metric, write_filter_history
+from dlcore.runs import BEST, cancel_requested, write_status
 from dlcore.schedules import learning_rate_at
 from dlcore.spec import Experiment
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dlcore import LayerLabError
-from dlcore.runs import read_metric_rows
+from dlcore.run_outputs import read_metric_rows
 from dlcore.summary import owner_label
 from dlcore.text import plain
 

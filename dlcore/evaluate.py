@@ -16,12 +16,12 @@ import pandas as pd
 from dlcore import LayerLabError
 from dlcore.dataset import Dataset
 from dlcore.evaluation_files import read_evaluation, read_predictions, write_evaluation
+from dlcore.run_outputs import read_model
 from dlcore.runs import (
     EVALUATION,
     RunDamaged,
     damaged_message,
     read_dataset_info,
-    read_model,
     read_spec,
     run_path,
     write_status,

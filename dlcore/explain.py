@@ -18,7 +18,7 @@ import numpy as np
 from dlcore import LayerLabError
 from dlcore.explain_images import render_kernel
 from dlcore.model import conv_layer_names
-from dlcore.runs import read_filter_history
+from dlcore.run_outputs import read_filter_history
 
 __all__ = [
     "Inside",

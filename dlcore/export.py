@@ -122,7 +122,7 @@ def export_script(run_id: str, folder: Path, script_file: str | None = None) -> 
 
 def model_summary(run_id: str) -> str:
     """``model.summary()`` of the run's saved model, as text (the CIFAR-10 notebook prints it)."""
-    from dlcore.runs import read_model
+    from dlcore.run_outputs import read_model
 
     model = read_model(run_id)
     lines: list[str] = []
@@ -135,7 +135,7 @@ def tflite_bytes(run_id: str, int8: bool = False) -> bytes:
     on up to 200 of its training images (input and output stay float: the same pixels 0-255 go
     in, probabilities come out)."""
     from dlcore.backend import tflite_model, tflite_unavailable
-    from dlcore.runs import read_model
+    from dlcore.run_outputs import read_model
 
     reason = tflite_unavailable()
     if reason:  # before loading anything
@@ -167,7 +167,7 @@ def export_files(run_id: str) -> list[dict]:
     """What a page can offer for download: ``name``, ``description``, ``size_bytes`` (None
     until the file is made) and ``available`` with a ``note`` saying why not."""
     from dlcore.backend import tflite_unavailable
-    from dlcore.runs import model_file
+    from dlcore.run_outputs import model_file
 
     model = model_file(run_id)
     reason = tflite_unavailable()

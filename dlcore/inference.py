@@ -16,7 +16,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from dlcore import LayerLabError
-from dlcore.runs import read_dataset_info, read_model
+from dlcore.run_outputs import read_model
+from dlcore.runs import read_dataset_info
 
 
 @dataclass

@@ -29,11 +29,11 @@ from dlcore.limits import Limits, load_limits
 from dlcore.ownership import is_shared as dataset_is_shared
 from dlcore.records import RunStatus
 from dlcore.run_comments import write_comment
+from dlcore.run_outputs import read_metric_rows
 from dlcore.runs import (
     ACTIVE,
     DAMAGED,
     read_all_statuses,
-    read_metric_rows,
     read_spec,
     read_status,
     remove_run,

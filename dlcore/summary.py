@@ -11,7 +11,8 @@ from datetime import datetime
 import pandas as pd
 
 from dlcore import LayerLabError, attendees
-from dlcore.runs import DAMAGED, FINISHED, model_file, read_metric_rows
+from dlcore.run_outputs import model_file, read_metric_rows
+from dlcore.runs import DAMAGED, FINISHED
 from dlcore.spec import AUGMENT_FACTORS, AugmentSpec, Experiment, ModelSpec
 from dlcore.text import plain
 

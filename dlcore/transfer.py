@@ -280,7 +280,8 @@ def check_source(experiment: Experiment, image_shape: tuple, instructor: bool = 
     own images), that has no saved model, or whose layers do not fit this network; return the
     names of the layers that will be reused. Called when the job is submitted."""
     from dlcore import attendees
-    from dlcore.runs import model_file, read_spec, read_status
+    from dlcore.run_outputs import model_file
+    from dlcore.runs import read_spec, read_status
     from dlcore.usage import may_see_run
 
     run_id = experiment.training.from_run
@@ -301,7 +302,7 @@ def check_source(experiment: Experiment, image_shape: tuple, instructor: bool = 
 def reuse_weights(model, run_id: str) -> list[str]:
     """Copy the reusable layers' weights of run ``run_id``'s saved model into ``model`` (a
     Keras model built from a spec); return the names of the layers copied."""
-    from dlcore.runs import read_model
+    from dlcore.run_outputs import read_model
 
     return copy_layers(read_model(run_id), model, run_id)
 

@@ -28,11 +28,11 @@ from dlcore.callbacks import (  # noqa: F401 - Diverged: part of the worker's in
 )
 from dlcore.layer_table import layer_table, table_totals
 from dlcore.limits import load_limits
+from dlcore.run_outputs import read_model
 from dlcore.runs import (
     BEST,
     MODEL,
     cancel_requested,
-    read_model,
     read_spec,
     read_status,
     write_dataset_info,

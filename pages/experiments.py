@@ -3,7 +3,17 @@
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, charts, classroom, jobs, run_comments, runs, summary, trials
+from dlcore import (
+    LayerLabError,
+    charts,
+    classroom,
+    jobs,
+    run_comments,
+    run_outputs,
+    runs,
+    summary,
+    trials,
+)
 from dlcore.runs import ACTIVE
 from pages import common, identity, state, sweep_views
 
@@ -64,7 +74,7 @@ def _downloads(run_id: str, status: dict) -> None:
     if summary.has_model(run_id) and status.get("status") not in ACTIVE:
         left.download_button(
             "Trained model (.keras)",
-            lambda: runs.model_file(run_id).read_bytes(),
+            lambda: run_outputs.model_file(run_id).read_bytes(),
             file_name=f"{run_id}.keras",
             mime="application/octet-stream",
             icon=":material/download:",

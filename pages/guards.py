@@ -44,7 +44,7 @@ def _load_model(run_id: str, path: str, mtime: float):
 
 def cached_model(run_id: str):
     """The run's Keras model, shared by sessions; reloaded when its file changes."""
-    from dlcore.runs import model_file
+    from dlcore.run_outputs import model_file
 
     path = Path(model_file(run_id))
     return _load_model(run_id, str(path), path.stat().st_mtime)

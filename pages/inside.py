@@ -31,7 +31,7 @@ def _inside_of(run_id: str, model_time: float, key: str, _model, _image: np.ndar
 
 
 def _model_time(run_id: str) -> float:
-    from dlcore.runs import model_file
+    from dlcore.run_outputs import model_file
 
     return model_file(run_id).stat().st_mtime
 

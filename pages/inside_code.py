@@ -38,7 +38,7 @@ def file_size(num_bytes: int) -> str:
 
 
 def _model_time(run_id: str) -> float:
-    from dlcore.runs import model_file
+    from dlcore.run_outputs import model_file
 
     return model_file(run_id).stat().st_mtime
 
@@ -121,7 +121,7 @@ def code_and_exports(run_id: str) -> None:
 
     st.subheader("Files to deploy")
     from dlcore import export
-    from dlcore.runs import model_file
+    from dlcore.run_outputs import model_file
 
     offered = {file["name"]: file for file in export.export_files(run_id)}
     keras_file = offered[f"{run_id}.keras"]

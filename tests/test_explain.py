@@ -17,7 +17,8 @@ from dlcore.explain import filter_history, filter_images, heat_map, inside
 from dlcore.explain_images import overlay
 from dlcore.layer_table import layer_table
 from dlcore.model import build_model, compile_model
-from dlcore.runs import FILTERS, read_model, run_path
+from dlcore.run_outputs import read_model
+from dlcore.runs import FILTERS, run_path
 from dlcore.spec import ConvBlock, ModelSpec, TrainSpec, preset_model
 
 SIDE, SQUARE = 24, 6

@@ -196,7 +196,7 @@ def _tflite_predictions(content: bytes, images: np.ndarray) -> np.ndarray:
 
 
 def test_tflite_float_and_int8_agree_with_keras(learned, tmp_path):
-    from dlcore.runs import read_model
+    from dlcore.run_outputs import read_model
 
     images = export.training_arrays(learned)["x_val"][:200]
     expected = read_model(learned).predict(images, verbose=0).argmax(axis=1)

@@ -14,7 +14,8 @@ from dlcore import curves, jobs, summary
 from dlcore.callbacks import make_early_stopping, make_progress_callback
 from dlcore.cli import main
 from dlcore.evaluation_files import read_evaluation
-from dlcore.runs import read_model, read_status, run_path
+from dlcore.run_outputs import read_model
+from dlcore.runs import read_status, run_path
 from dlcore.spec import TrainSpec
 from dlcore.worker import _save_final_model, run_job
 

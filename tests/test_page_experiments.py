@@ -14,7 +14,8 @@ from dlcore import jobs
 from dlcore.catalogue import load_dataset
 from dlcore.dataset import save_dataset
 from dlcore.records import MetricRow
-from dlcore.runs import append_metric, run_path, write_status
+from dlcore.run_outputs import append_metric
+from dlcore.runs import run_path, write_status
 from dlcore.spec import DataSpec, Experiment, TrainSpec
 from dlcore.text import escape_markdown
 

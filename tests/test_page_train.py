@@ -180,7 +180,7 @@ def test_a_schedule_shows_its_preview_before_training():
 
 def test_the_rate_a_scheduled_run_logged_is_drawn_under_its_loss():
     from dlcore.records import MetricRow
-    from dlcore.runs import append_metric
+    from dlcore.run_outputs import append_metric
 
     run_id = jobs.create_run(tiny_experiment())
     path = run_path(run_id)

@@ -27,7 +27,8 @@ from dlcore.limits import load_limits
 from dlcore.ray_resources import Capacity, fits, gpu_fraction, task_resources
 from dlcore.ray_task import task_environment
 from dlcore.records import RunStatus
-from dlcore.runs import list_run_ids, model_file, run_path, write_status
+from dlcore.run_outputs import model_file
+from dlcore.runs import list_run_ids, run_path, write_status
 from dlcore.spec import DataSpec, Experiment, preset_experiment, preset_model
 
 ROOT = Path(__file__).resolve().parents[1]

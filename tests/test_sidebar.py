@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from dlcore import jobs
 from dlcore.records import MetricRow
-from dlcore.runs import append_metric, run_path, write_status
+from dlcore.run_outputs import append_metric
+from dlcore.runs import run_path, write_status
 from dlcore.text import escape_markdown as md
 
 

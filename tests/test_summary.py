@@ -145,7 +145,8 @@ def test_leaderboard_labels_are_plain_text():
 def test_class_overview_groups_runs_by_attendee_with_queue_and_progress(layerlab_home):
     from dlcore import jobs
     from dlcore.records import MetricRow
-    from dlcore.runs import append_metric, record_worker, run_path, write_status
+    from dlcore.run_outputs import append_metric
+    from dlcore.runs import record_worker, run_path, write_status
     from dlcore.spec import DataSpec, Experiment
 
     running = jobs.create_run(Experiment(data=DataSpec("digits"), owner=BOB), owner_label="bob")

@@ -16,13 +16,8 @@ from dlcore.cli_train import train_experiment
 from dlcore.layer_table import layer_table, table_totals
 from dlcore.limits import load_limits
 from dlcore.model import build_model
-from dlcore.runs import (
-    read_filter_history,
-    read_metric_rows,
-    read_model,
-    read_status,
-    run_path,
-)
+from dlcore.run_outputs import read_filter_history, read_metric_rows, read_model
+from dlcore.runs import read_status, run_path
 from dlcore.spec import (
     ConvBlock,
     DataSpec,
