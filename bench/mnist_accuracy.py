@@ -52,16 +52,15 @@ def _runs(text: str) -> list[tuple[str, str]]:
 
 
 def _train(preset: str, recipe: str, num_train: int, precision: str) -> dict:
-    from dlcore import backend, jobs
-    from dlcore.layer_table import layer_table, table_totals
+    from dlcore import jobs
     from dlcore.recipes import describe_training
     from dlcore.spec import preset_experiment
+    from dlcore.worker import job_precision
 
     experiment = preset_experiment(
         preset, "mnist-full", recipe=recipe, num_train=num_train, precision=precision
     )
     training = experiment.training
-    connections = table_totals(layer_table(experiment.model, (28, 28, 1), 10))["connections"]
     final = jobs.wait(jobs.submit(experiment))
     metrics = jobs.read_metrics(final["run_id"])
     last = metrics[metrics["kind"] == "epoch"].iloc[-1]
@@ -75,7 +74,7 @@ def _train(preset: str, recipe: str, num_train: int, precision: str) -> dict:
         "epochs": training.epochs,
         "batch_size": training.batch_size,
         "lr_schedule": training.lr_schedule,
-        "precision": backend.training_precision(precision, connections),  # as the worker
+        "precision": job_precision(experiment, (28, 28, 1), 10),  # as the job trains
         "status": final["status"],
         "test_accuracy": final.get("test_accuracy"),
         "val_accuracy": final.get("val_accuracy"),

@@ -38,9 +38,9 @@ def describe_dataset(name: object) -> dict | None:
 def train_size(name: object) -> int:
     """The training images of a dataset (0 when unknown). An offline built-in is built first
     (seconds, once per server); one that needs a download counts about 80% of its images."""
-    if is_builtin(name) and BUILTINS[name]["offline"] and read_manifest(name) is None:
-        fetch_dataset(name)
     info = describe_dataset(name) or {}
+    if info is BUILTINS.get(name) and info["offline"]:  # not built yet: build it, read it
+        info = fetch_dataset(name).manifest
     counts = info.get("counts", {}).get("train") if isinstance(info.get("counts"), dict) else None
     if isinstance(counts, dict):
         return sum(int(count) for count in counts.values())

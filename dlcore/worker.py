@@ -54,6 +54,17 @@ def training_subset(x: np.ndarray, y: np.ndarray, limit: int, seed: int):
     return x[keep], y[keep]
 
 
+def job_precision(experiment: Experiment, image_shape: tuple, num_classes: int) -> str:
+    """The precision a job of ``experiment`` trains in here ("float32" or "bfloat16"): its
+    spec's choice, "auto" resolved for this device and the network's arithmetic per image."""
+    from dlcore import backend
+
+    rows = layer_table(experiment.model, image_shape, num_classes, experiment.augment)
+    return backend.training_precision(
+        experiment.training.precision, table_totals(rows)["connections"]
+    )
+
+
 def train(path: Path) -> None:
     """Train the run in ``path`` (the slot is already held)."""
     from dlcore import backend
@@ -92,8 +103,7 @@ def train(path: Path) -> None:
     )
     training = experiment.training
     network = (experiment.model, dataset.image_shape, dataset.num_classes, experiment.augment)
-    connections = table_totals(layer_table(*network))["connections"]
-    precision = backend.training_precision(training.precision, connections)
+    precision = job_precision(experiment, dataset.image_shape, dataset.num_classes)
     # Saved models are float32 whatever the precision: a float32 twin takes the weights.
     validation = (dataset.x_val, dataset.y_val)
     twin = Float32Twin(network, validation, training.batch_size) if precision != "float32" else None
