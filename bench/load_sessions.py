@@ -145,6 +145,10 @@ def set_one_epoch(pages) -> None:
 
     _each(pages, one_epoch)
     _each(pages, lambda i, p: browser_support.wait_for_app(p, timeout=UI_TIMEOUT_MS))
+    # the slider sends a keyboard change a moment after the key press: the server has it once
+    # the page says the settings left the recipe (a click before that would train the old value)
+    changed = "Your settings below differ from both recipes."
+    _each(pages, lambda i, p: p.get_by_text(changed).wait_for(timeout=UI_TIMEOUT_MS))
 
 
 def start_training(pages) -> list[float]:
