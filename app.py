@@ -26,7 +26,7 @@ def _sweep_scratch_once(home: str) -> int:
 def _warm_scheduler_once(home: str) -> bool:
     """Once per server start: start the job scheduler, so that it has Keras imported before
     the first attendee presses Start (the Train page wakes it again if it idled out)."""
-    from dlcore.jobs import warm_up
+    from dlcore.train.jobs import warm_up
 
     warm_up()
     return True

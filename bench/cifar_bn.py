@@ -36,9 +36,9 @@ def main() -> int:
     os.environ["LAYERLAB_HOME"] = tempfile.mkdtemp(prefix="layerlab-cifar-")
     import numpy as np
 
-    from dlcore import jobs
-    from dlcore.npz_import import import_npz
-    from dlcore.spec import preset_experiment
+    from dlcore.data.npz_import import import_npz
+    from dlcore.recipes import preset_experiment
+    from dlcore.train import jobs
 
     with np.load(args.npz) as data:
         arrays = {key: data[key] for key in ("x_train", "y_train", "x_test", "y_test")}

@@ -236,10 +236,10 @@ def write_photos(folder: Path, count: int, seed: int) -> list[tuple[Path, int]]:
 
 def train_lenet(npz: Path, epochs: int) -> str:
     """A finished LeNet run on the full MNIST (reused when the data directory already has one)."""
-    from dlcore import jobs, runs
-    from dlcore.npz_import import import_npz
-    from dlcore.spec import preset_experiment
-    from dlcore.worker import run_job
+    from dlcore.data.npz_import import import_npz
+    from dlcore.recipes import preset_experiment
+    from dlcore.train import jobs, runs
+    from dlcore.train.worker import run_job
 
     for row in jobs.list_runs():
         if row.get("status") == "completed" and row.get("dataset") == "mnist-full":
@@ -258,8 +258,8 @@ def train_lenet(npz: Path, epochs: int) -> str:
 
 def score(run_id: str, photos: list[tuple[Path, int]], digit_mode: bool) -> tuple[int, list[str]]:
     """(right, wrong ones as name->guess); a photo the preparation refuses counts as wrong."""
-    from dlcore.image_files import ImageError
-    from dlcore.inference import classify, load_run_model, run_preparation
+    from dlcore.data.image_files import ImageError
+    from dlcore.results.inference import classify, load_run_model, run_preparation
 
     model, info = load_run_model(run_id), run_preparation(run_id)
     wrong = []

@@ -33,8 +33,9 @@ def rss(field):
     for line in open("/proc/self/status"):
         if line.startswith(field):
             return int(line.split()[1]) / 1024
-from dlcore import LayerLabError, importer, npz_import
-from dlcore.images import PrepSettings, prepare_image
+from dlcore import LayerLabError
+from dlcore.data import importer, npz_import
+from dlcore.data.images import PrepSettings, prepare_image
 big = PrepSettings("color", 256, 256)
 small = PrepSettings("color", 32, 32)
 before = rss("VmRSS:")

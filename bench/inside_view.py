@@ -29,9 +29,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 def _train(preset: str, dataset: str) -> str:
     from pages_support import id_for
 
-    from dlcore import jobs, worker
-    from dlcore.runs import record_worker, run_path
-    from dlcore.spec import DataSpec, preset_experiment
+    from dlcore.recipes import preset_experiment
+    from dlcore.spec import DataSpec
+    from dlcore.train import jobs, worker
+    from dlcore.train.runs import record_worker, run_path
 
     experiment = preset_experiment(preset, dataset=dataset, epochs=1)
     data = DataSpec(dataset=dataset, max_train_images=1000)
@@ -67,8 +68,8 @@ def page_seconds(preset: str, dataset: str, repeats: int) -> dict:
 def function_seconds(repeats: int) -> dict:
     import numpy as np
 
-    from dlcore import explain, explain_images
-    from dlcore.model import build_model
+    from dlcore.model.build import build_model
+    from dlcore.results import explain, explain_images
     from dlcore.spec import preset_model
 
     model = build_model(preset_model("cnn3"), (64, 64, 3), 2)

@@ -202,8 +202,8 @@ def wait_until_shown_finished(page) -> None:
 def wait_for_runs(count: int, timeout: float, poll: float = 0.5) -> list[dict]:
     """Poll until ``count`` runs exist and every one has finished and recorded its peak memory
     (written just after the final status, as the worker exits); return their statuses."""
-    from dlcore import jobs
-    from dlcore.runs import ACTIVE
+    from dlcore.train import jobs
+    from dlcore.train.runs import ACTIVE
 
     deadline = time.monotonic() + timeout
     while True:
@@ -249,9 +249,9 @@ def allowed_at_once() -> int:
     """How many jobs the scheduler lets train at once here: the instructor's
     ``max_concurrent_jobs``, else ``fairqueue.cpu_slots()`` on a CPU machine (on GPUs it
     places by memory, up to ``MAX_JOBS_PER_GPU`` a card)."""
-    from dlcore import executor
-    from dlcore.fairqueue import MAX_JOBS_PER_GPU, cpu_slots
     from dlcore.limits import load_limits
+    from dlcore.train import executor
+    from dlcore.train.fairqueue import MAX_JOBS_PER_GPU, cpu_slots
 
     limit = load_limits().max_concurrent_jobs
     gpus = executor.known_gpus()
@@ -259,7 +259,7 @@ def allowed_at_once() -> int:
 
 
 class JobMonitor(threading.Thread):
-    """Samples the runs' statuses (``dlcore.jobs.list_runs``) every 0.1 s: how many are
+    """Samples the runs' statuses (``dlcore.train.jobs.list_runs``) every 0.1 s: how many are
     "running" at once, and when each started (the scheduler's ``started_ts``); and from /proc the
     memory of the job processes (each status's ``pid``: the child the scheduler forked) and of
     the scheduler (its pid in ``queue/scheduler.json``)."""
@@ -276,7 +276,7 @@ class JobMonitor(threading.Thread):
         self._halt = threading.Event()
 
     def sample(self) -> None:
-        from dlcore import executor, jobs
+        from dlcore.train import executor, jobs
 
         runs = jobs.list_runs()
         running = [run for run in runs if run["status"] == "running"]
@@ -320,7 +320,7 @@ def timeline(runs: list[dict]) -> list[dict]:
     """Per run, in the fair queue's order: its status and when its job process finished (the
     last write of ``status.json``, its peak memory, as the process exits; a file time is exact
     where the status's ``ended`` is only to the second)."""
-    from dlcore.runs import run_path
+    from dlcore.train.runs import run_path
 
     return [
         {**status, "finished_ts": (run_path(status["run_id"]) / "status.json").stat().st_mtime}
@@ -341,7 +341,7 @@ def run_scenario(home: Path, count: int, timeout: float, screenshot: Path | None
     """Start the server and the sessions, drive them, wait for the jobs; return the figures."""
     home.mkdir(parents=True, exist_ok=True)
     os.environ["LAYERLAB_HOME"] = str(home)
-    from dlcore import jobs
+    from dlcore.train import jobs
 
     try:
         with (

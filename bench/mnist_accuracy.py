@@ -52,10 +52,9 @@ def _runs(text: str) -> list[tuple[str, str]]:
 
 
 def _train(preset: str, recipe: str, num_train: int, precision: str) -> dict:
-    from dlcore import jobs
-    from dlcore.recipes import describe_training
-    from dlcore.spec import preset_experiment
-    from dlcore.worker import job_precision
+    from dlcore.recipes import describe_training, preset_experiment
+    from dlcore.train import jobs
+    from dlcore.train.worker import job_precision
 
     experiment = preset_experiment(
         preset, "mnist-full", recipe=recipe, num_train=num_train, precision=precision
@@ -112,7 +111,7 @@ def main() -> int:
         return 2
     os.environ.setdefault("LAYERLAB_HOME", tempfile.mkdtemp(prefix="layerlab-bench-"))
     runs = _runs(args.runs)
-    from dlcore.npz_import import import_npz
+    from dlcore.data.npz_import import import_npz
 
     started = time.monotonic()
     dataset = import_npz(args.npz, "mnist-full", val_percent=10, replace=True)

@@ -7,7 +7,7 @@ Prints one JSON line: the solo job's seconds (submit to finished) and time to it
 metric, the makespan of the N jobs (first submit to last finished), makespan / solo, time to
 a job's first metric (p50, p95, and the first job's), and the order in which attendees got
 their first job started. Runs in a fresh data directory (``--home`` to keep it). Works with
-any version of the job engine: it only submits through ``dlcore.jobs`` and reads run files.
+any version of the job engine: it only submits through ``dlcore.train.jobs`` and reads run files.
 ``--executor ray`` runs the jobs as Ray tasks (on a Ray instance of its own on 127.0.0.1, or
 the cluster at ``LAYERLAB_RAY_ADDRESS``); the line is the same, with the executor named.
 """
@@ -50,8 +50,8 @@ class Watcher(threading.Thread):
             self.runs[run_id] = submitted
 
     def run(self) -> None:
-        from dlcore import jobs
-        from dlcore.runs import run_path
+        from dlcore.train import jobs
+        from dlcore.train.runs import run_path
 
         while not self.stop.is_set():
             with self.lock:
@@ -74,7 +74,7 @@ def _submit(experiment, label: str) -> str:
     """``jobs.submit``, with the owner's label where this version of dlcore records one."""
     import inspect
 
-    from dlcore import jobs
+    from dlcore.train import jobs
 
     if "owner_label" in inspect.signature(jobs.submit).parameters:
         return jobs.submit(experiment, owner_label=label)
@@ -82,7 +82,7 @@ def _submit(experiment, label: str) -> str:
 
 
 def _experiment(args, owner: str):
-    from dlcore.spec import preset_experiment
+    from dlcore.recipes import preset_experiment
 
     experiment = preset_experiment(args.model, dataset=args.dataset)
     training = replace(experiment.training, epochs=args.epochs)
@@ -103,8 +103,8 @@ def main() -> int:
     os.environ["LAYERLAB_EXECUTOR"] = args.executor
     os.environ.setdefault("LAYERLAB_MAX_JOBS_TOTAL", str(max(50, args.jobs + 1)))
 
-    from dlcore import jobs
-    from dlcore.catalogue import fetch_dataset
+    from dlcore.data.catalogue import fetch_dataset
+    from dlcore.train import jobs
 
     fetch_dataset(args.dataset)  # built before the clock starts, as in a prepared class
     if hasattr(jobs, "ensure_scheduler"):

@@ -37,7 +37,7 @@ def training_curves(metrics_df: pd.DataFrame, kept_epoch: int | None = None) -> 
     A wide Keras history is accepted too (see ``tidy_history``). Points mark each epoch, so a
     single epoch shows; without validation rows only the training lines are drawn.
     ``kept_epoch``: the epoch whose weights the run kept, marked by a dashed rule in both
-    panels (``dlcore.curves.kept_epoch``).
+    panels (``dlcore.train.curves.kept_epoch``).
     """
     df = metrics_df if {"metric", "split", "value"} <= set(metrics_df.columns) else None
     df = tidy_history(metrics_df) if df is None else df
@@ -88,7 +88,8 @@ def _kept_marks(epoch: int, top: bool) -> tuple[alt.Chart, alt.Chart]:
 def batch_loss_chart(batch_df: pd.DataFrame) -> alt.LayerChart:
     """Training loss over the iterations, as TensorBoard draws it: the logged values faint,
     their smoothed curve on top. ``batch_df``: step (batches so far), loss, and optionally
-    smoothed (``dlcore.curves.batch_losses`` gives all three; without it only loss is drawn)."""
+    smoothed (``dlcore.train.curves.batch_losses`` gives all three; without it only loss is
+    drawn)."""
     x = alt.X("step:Q", title="Batch (iteration)")
     tooltip = [alt.Tooltip("step:Q", title="Batch"), alt.Tooltip("loss:Q", format=".4f")]
     smoothed = "smoothed" in batch_df.columns

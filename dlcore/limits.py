@@ -100,7 +100,7 @@ def _refusal(field: dataclasses.Field, value: object, problem: str, where: str =
     )
 
 
-# Not limits: where jobs run (``dlcore.executor`` reads and checks them), in the same file.
+# Not limits: where jobs run (``dlcore.train.executor`` reads and checks them), in the same file.
 EXECUTOR_SETTINGS = ("executor", "ray_address", "ray_shared_home", "ray_gpu_memory_mb")
 
 

@@ -7,10 +7,11 @@ warms up and then follows a cosine down to 0, and where it helps a larger batch 
 iterations, each a better estimate of the gradient).
 ``bench/mnist_accuracy.py`` measures both on the full MNIST.
 
-Plain dicts of ``TrainSpec`` fields, so this module imports nothing of ``dlcore.spec``, which
-builds its presets from them (``preset_training``, ``matching_recipe``). A preset without a
-lesson of its own (the ImageNet backbones) has one set of settings, in ``spec.PRESET_TRAINING``,
-for both recipes.
+Recipes are plain dicts of ``TrainSpec`` fields; ``preset_training`` gives a preset's in either
+recipe, ``matching_recipe`` says which one a TrainSpec has, and ``preset_experiment`` puts a
+lesson's network (``spec.preset_model``) and its settings together. A preset without a lesson of
+its own (the ImageNet backbones) has one set of settings, in ``PRESET_TRAINING``, for both
+recipes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ import math
 from typing import Any
 
 from dlcore import LayerLabError
+from dlcore.spec import (
+    BACKBONES,
+    PRESETS,
+    DataSpec,
+    Experiment,
+    TrainSpec,
+    check_choice,
+    preset_model,
+)
 
 RECIPES = ("fast", "lesson")
 RECIPE_LABELS = {"fast": "fast (default)", "lesson": "as in the lesson"}
@@ -120,3 +130,55 @@ def describe_training(training: object) -> str:
             f"{training.decay_every_epochs:g} epochs"
         )
     return f"{text}, {'one-cycle' if kind == 'one_cycle' else 'constant rate'}"
+
+
+# An ImageNet backbone's new head learns on frozen features first, then the whole network
+# fine-tunes; one set of settings for both recipes.
+_BACKBONE_TRAINING = {
+    "optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 4, "freeze_epochs": 2
+}  # fmt: skip
+# The default recipe of each preset ("fast"; its lesson's own settings are the "lesson" recipe,
+# dlcore.recipes); preset_training gives either.
+PRESET_TRAINING = {
+    **{name: recipes[DEFAULT_RECIPE] for name, recipes in PRESET_RECIPES.items()},
+    **{name: dict(_BACKBONE_TRAINING) for name in BACKBONES},
+}
+
+
+def preset_training(name: str, recipe: str = DEFAULT_RECIPE, num_train: int = 0) -> dict[str, Any]:
+    """A preset's TrainSpec fields in a recipe: "fast" (the default) or "lesson" (the lesson's
+    own settings). A preset without a lesson of its own has one set for both. ``num_train``
+    (the training images, 0 if unknown) sizes the fast recipe to a small dataset."""
+    check_choice("Model preset", name, PRESETS)
+    check_recipe(recipe)
+    settings = dict(PRESET_RECIPES.get(name, {}).get(recipe) or PRESET_TRAINING.get(name, {}))
+    if recipe == "fast" and name in PRESET_RECIPES:
+        settings = fit_to_dataset(settings, num_train)
+    return settings
+
+
+def matching_recipe(name: str, training: TrainSpec, num_train: int = 0) -> str:
+    """The recipe of preset ``name`` whose settings ``training`` has ("fast" first), or "" when
+    they were changed from every recipe. The seed is no part of a recipe."""
+    for recipe in RECIPES:
+        settings = preset_training(name, recipe, num_train) if name in PRESETS else {}
+        if settings and all(getattr(training, k) == v for k, v in settings.items()):
+            return recipe
+    return ""
+
+
+def preset_experiment(
+    name: str,
+    dataset: str = "mnist-sample",
+    recipe: str = DEFAULT_RECIPE,
+    num_train: int = 0,
+    **training: Any,
+) -> Experiment:
+    """An experiment with a lesson's network and a recipe's training settings (overridable);
+    ``num_train`` (the dataset's training images, 0 if unknown) sizes the fast recipe."""
+    settings = {**preset_training(name, recipe, num_train), **training}
+    return Experiment(
+        data=DataSpec(dataset=dataset),
+        model=preset_model(name),
+        training=TrainSpec(**settings),
+    )

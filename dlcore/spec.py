@@ -5,6 +5,7 @@ training). Every field has a default, choices are strings, it round-trips throug
 Presets reproduce the workshop lessons: ``mlp`` (the Keras MNIST class), ``lenet`` (DIGITS),
 ``cnn3`` (cats vs dogs in Keras) and ``vgg-bn`` (the CIFAR-10 notebook); ``mobilenet`` and
 ``efficientnet`` reuse an ImageNet network (the cats-vs-dogs lesson's transfer learning).
+The settings each trains with, and the experiment of a preset, are ``dlcore.recipes``'s.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlcore import LayerLabError
-from dlcore.recipes import DEFAULT_RECIPE, PRESET_RECIPES, RECIPES, check_recipe, fit_to_dataset
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu")
 PADDINGS = ("valid", "same")
@@ -31,7 +31,7 @@ AUGMENT_FACTORS = AUGMENTATIONS[1:]  # those set by a strength (flip is set by a
 # (dlcore.backend.training_precision); saved models are float32 whatever the precision.
 PRECISIONS = ("auto", "float32", "bfloat16")
 # ImageNet networks from keras.applications used as the feature extractor (transfer learning):
-# "mobilenet" is MobileNetV3Small, "efficientnet" EfficientNetB0 (dlcore.transfer builds them).
+# "mobilenet" is MobileNetV3Small, "efficientnet" EfficientNetB0 (dlcore.model.backbones).
 BACKBONES = ("mobilenet", "efficientnet")
 SCRATCH_PRESETS = ("mlp", "lenet", "cnn3", "vgg-bn")  # networks trained from random weights
 PRESETS = (*SCRATCH_PRESETS, *BACKBONES, "custom")
@@ -40,10 +40,11 @@ PRESETS = (*SCRATCH_PRESETS, *BACKBONES, "custom")
 # within a few dozen batches (bench/cifar_bn.py measures it).
 BATCH_NORM_MOMENTUM = 0.9
 LR_SCHEDULES = ("constant", "step", "exponential", "cosine", "one_cycle")
-_RUN_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,99})?")  # as dlcore.runs checks it, or ""
+# A run id as dlcore.train.runs checks it, or "":
+_RUN_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,99})?")
 
 
-def _check_choice(what: str, value: Any, choices: tuple[str, ...]) -> None:
+def check_choice(what: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise LayerLabError(f"{what} is {value!r}; choose one of {', '.join(choices)}.")
 
@@ -83,10 +84,10 @@ class ConvBlock:
         _check_range("Conv filters", self.filters, 1, 1024)
         _check_range("Conv kernel size", self.kernel_size, 1, 15)
         _check_range("Conv stride", self.strides, 1, 8)
-        _check_choice("Conv padding", self.padding, PADDINGS)
-        _check_choice("Conv activation", self.activation, ACTIVATIONS)
+        check_choice("Conv padding", self.padding, PADDINGS)
+        check_choice("Conv activation", self.activation, ACTIVATIONS)
         _check_range("Convolutions per block", self.num_convs, 1, 4)
-        _check_choice("Pooling", self.pooling, POOLINGS)
+        check_choice("Pooling", self.pooling, POOLINGS)
         _check_range("Pool size", self.pool_size, 1, 8)
         _check_range("Conv dropout rate", self.dropout_rate, 0.0, 0.9, float)
         if not isinstance(self.batch_norm, bool):
@@ -101,7 +102,7 @@ class DenseLayer:
 
     def __post_init__(self) -> None:
         _check_range("Dense units", self.units, 1, 8192)
-        _check_choice("Dense activation", self.activation, ACTIVATIONS)
+        check_choice("Dense activation", self.activation, ACTIVATIONS)
         _check_range("Dense dropout rate", self.dropout_rate, 0.0, 0.9, float)
 
 
@@ -114,10 +115,10 @@ class ModelSpec:
     backbone: str = ""  # "" = none; else one of BACKBONES, in place of the conv blocks
 
     def __post_init__(self) -> None:
-        _check_choice("Model preset", self.preset, PRESETS)
-        _check_choice("Head", self.head, HEADS)
+        check_choice("Model preset", self.preset, PRESETS)
+        check_choice("Head", self.head, HEADS)
         if self.backbone:
-            _check_choice("Backbone", self.backbone, BACKBONES)
+            check_choice("Backbone", self.backbone, BACKBONES)
             if self.conv_blocks:
                 raise LayerLabError(
                     f"The {self.backbone} backbone replaces the conv blocks; use 0 conv blocks "
@@ -149,7 +150,7 @@ class AugmentSpec:
     noise: float = 0.0  # standard deviation, in units of the 0-1 pixel scale
 
     def __post_init__(self) -> None:
-        _check_choice("Flip", self.flip, FLIPS)
+        check_choice("Flip", self.flip, FLIPS)
         for name in AUGMENT_FACTORS:
             _check_range(f"Augmentation {name}", getattr(self, name), 0.0, 0.5, float)
 
@@ -166,15 +167,15 @@ class TrainSpec:
     learning_rate: float = 0.001
     seed: int = 0
     early_stopping_patience: int = 0  # 0 = off; else stop after N epochs without improvement
-    # How the rate changes over the run (dlcore.schedules): "step" multiplies it by
+    # How the rate changes over the run (dlcore.model.schedules): "step" multiplies it by
     # decay_factor every decay_every_epochs, "exponential" does so smoothly, "cosine" rises
     # linearly for warmup_epochs then falls to 0, "one_cycle" rises over the first 30% and falls.
     lr_schedule: str = "constant"
     warmup_epochs: float = 1.0
     decay_every_epochs: float = 1.0
     decay_factor: float = 0.5
-    # Transfer learning (dlcore.transfer): start from the conv layers (or backbone) of an earlier
-    # run ("" = start from random weights) and keep the reused layers frozen for the first
+    # Transfer learning (dlcore.train.transfer): start from the conv layers (or backbone) of an
+    # earlier run ("" = start from random weights) and keep the reused layers frozen for the first
     # freeze_epochs epochs (more than epochs = frozen for the whole run).
     from_run: str = ""
     freeze_epochs: int = 0
@@ -183,11 +184,11 @@ class TrainSpec:
     def __post_init__(self) -> None:
         _check_range("Epochs", self.epochs, 1, 1000)
         _check_range("Batch size", self.batch_size, 1, 8192)
-        _check_choice("Optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("Optimizer", self.optimizer, OPTIMIZERS)
         _check_range("Learning rate", self.learning_rate, 1e-7, 10.0, float)
         _check_range("Seed", self.seed, 0, 2**31 - 1)
         _check_range("Early stopping patience", self.early_stopping_patience, 0, 100)
-        _check_choice("Learning-rate schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("Learning-rate schedule", self.lr_schedule, LR_SCHEDULES)
         _check_range("Warm-up epochs", self.warmup_epochs, 0.0, 100.0, float)
         _check_range("Decay every (epochs)", self.decay_every_epochs, 0.1, 1000.0, float)
         _check_range("Decay factor", self.decay_factor, 0.001, 1.0, float)
@@ -197,7 +198,7 @@ class TrainSpec:
                 "it, or leave it empty to start from random weights."
             )
         _check_range("Freeze epochs", self.freeze_epochs, 0, 1000)
-        _check_choice("Precision", self.precision, PRECISIONS)
+        check_choice("Precision", self.precision, PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ def _from_dict(cls: type, payload: Any) -> Any:
 
 def preset_model(name: str) -> ModelSpec:
     """The network of a lesson, as a ModelSpec."""
-    _check_choice("Model preset", name, PRESETS)
+    check_choice("Model preset", name, PRESETS)
     if name == "mlp":  # Keras MNIST class: 784 -> 16 -> 16 -> 10
         return ModelSpec(preset="mlp", dense_layers=(DenseLayer(16), DenseLayer(16)))
     if name == "lenet":  # DIGITS LeNet
@@ -310,18 +311,6 @@ def preset_model(name: str) -> ModelSpec:
     )
 
 
-# An ImageNet backbone's new head learns on frozen features first, then the whole network
-# fine-tunes; one set of settings for both recipes.
-_BACKBONE_TRAINING = {
-    "optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 4, "freeze_epochs": 2
-}  # fmt: skip
-# The default recipe of each preset ("fast"; its lesson's own settings are the "lesson" recipe,
-# dlcore.recipes); preset_training gives either.
-PRESET_TRAINING = {
-    **{name: recipes[DEFAULT_RECIPE] for name, recipes in PRESET_RECIPES.items()},
-    **{name: dict(_BACKBONE_TRAINING) for name in BACKBONES},
-}
-
 PRESET_DESCRIPTIONS = {
     "mlp": "Multi-layer perceptron of the Keras MNIST class: flatten, Dense 16, Dense 16, softmax.",
     "lenet": "LeNet as in the DIGITS workshop: conv 20 5x5, pool, conv 50 5x5, pool, dense 500.",
@@ -331,42 +320,3 @@ PRESET_DESCRIPTIONS = {
     "efficientnet": "EfficientNetB0 trained on ImageNet (transfer learning), a new dense 64 head.",
     "custom": "Your own network: add conv blocks and dense layers with the sliders.",
 }
-
-
-def preset_training(name: str, recipe: str = DEFAULT_RECIPE, num_train: int = 0) -> dict[str, Any]:
-    """A preset's TrainSpec fields in a recipe: "fast" (the default) or "lesson" (the lesson's
-    own settings). A preset without a lesson of its own has one set for both. ``num_train``
-    (the training images, 0 if unknown) sizes the fast recipe to a small dataset."""
-    _check_choice("Model preset", name, PRESETS)
-    check_recipe(recipe)
-    settings = dict(PRESET_RECIPES.get(name, {}).get(recipe) or PRESET_TRAINING.get(name, {}))
-    if recipe == "fast" and name in PRESET_RECIPES:
-        settings = fit_to_dataset(settings, num_train)
-    return settings
-
-
-def matching_recipe(name: str, training: TrainSpec, num_train: int = 0) -> str:
-    """The recipe of preset ``name`` whose settings ``training`` has ("fast" first), or "" when
-    they were changed from every recipe. The seed is no part of a recipe."""
-    for recipe in RECIPES:
-        settings = preset_training(name, recipe, num_train) if name in PRESETS else {}
-        if settings and all(getattr(training, k) == v for k, v in settings.items()):
-            return recipe
-    return ""
-
-
-def preset_experiment(
-    name: str,
-    dataset: str = "mnist-sample",
-    recipe: str = DEFAULT_RECIPE,
-    num_train: int = 0,
-    **training: Any,
-) -> Experiment:
-    """An experiment with a lesson's network and a recipe's training settings (overridable);
-    ``num_train`` (the dataset's training images, 0 if unknown) sizes the fast recipe."""
-    settings = {**preset_training(name, recipe, num_train), **training}
-    return Experiment(
-        data=DataSpec(dataset=dataset),
-        model=preset_model(name),
-        training=TrainSpec(**settings),
-    )

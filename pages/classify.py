@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from dlcore import LayerLabError, inference
-from dlcore.images import PrepSettings, preview_image
+from dlcore import LayerLabError
+from dlcore.data.images import PrepSettings, preview_image
+from dlcore.results import inference
 from pages import classify_views, common, guards
 from pages import explain_views as views
 

@@ -1,6 +1,6 @@
 """Classify's pieces: the uploader (photos or a folder, with its limits said before the upload),
 the results as a grid of cards, and the tally of right and wrong when the files' folder or file
-names say their class (``dlcore.inference.class_from_name``)."""
+names say their class (``dlcore.results.inference.class_from_name``)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import PurePosixPath
 import pandas as pd
 import streamlit as st
 
-from dlcore import inference, result_charts
-from dlcore.folders import IMAGE_TYPES
+from dlcore.data.folders import IMAGE_TYPES
+from dlcore.data.unpack import is_ignored_path
 from dlcore.limits import load_limits
-from dlcore.unpack import is_ignored_path
+from dlcore.results import charts as result_charts
+from dlcore.results import inference
 from pages import common, grid
 from pages import explain_views as views
 

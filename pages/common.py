@@ -34,7 +34,7 @@ def current_dataset() -> str | None:
     (``?data=``) knows it: taken back if it exists and this attendee may open it."""
     name = st.session_state.get(DATASET)
     if not name and st.query_params.get("data"):
-        from dlcore.ownership import PrivateDataset, check_access
+        from dlcore.data.ownership import PrivateDataset, check_access
 
         name = st.query_params["data"]
         try:
@@ -56,7 +56,7 @@ def set_dataset(name: str) -> None:
 
 def dataset_exists(name: str) -> bool:
     """A built-in set (buildable) or a prepared import on disk."""
-    from dlcore.catalogue import describe_dataset
+    from dlcore.data.catalogue import describe_dataset
 
     return describe_dataset(name) is not None
 
@@ -89,7 +89,7 @@ def stop_on_error(error: BaseException | str) -> None:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset...")
 def _builtin_dataset(name: str, home: str):
-    from dlcore.catalogue import load_dataset
+    from dlcore.data.catalogue import load_dataset
 
     return load_dataset(name)
 
@@ -97,7 +97,7 @@ def _builtin_dataset(name: str, home: str):
 def dataset_for(name: str):
     """A Dataset. Built-ins are cached for all sessions; imports are memory-mapped per call,
     and another attendee's import is refused (``PrivateDataset``) unless for the instructor."""
-    from dlcore.catalogue import is_builtin, load_dataset
+    from dlcore.data.catalogue import is_builtin, load_dataset
 
     if is_builtin(name):
         return _builtin_dataset(name, str(data_home()))

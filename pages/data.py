@@ -5,12 +5,14 @@ from pathlib import PurePosixPath
 
 import streamlit as st
 
-from dlcore import LayerLabError, catalogue, importer, npz_import, server_folders, usage
-from dlcore.folders import IMAGE_TYPES
+from dlcore import LayerLabError
+from dlcore.data import catalogue, importer, npz_import, server_folders
+from dlcore.data.folders import IMAGE_TYPES
 from dlcore.limits import load_limits
 from dlcore.spec import DataSpec
 from dlcore.storage import slugify
 from dlcore.text import plain
+from dlcore.train import usage
 from pages import data_views as views
 from pages.common import current_dataset, md, set_dataset, show_error
 from pages.identity import attendee, attendee_label, is_instructor

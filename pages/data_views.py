@@ -11,15 +11,17 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, server_folders, usage
-from dlcore.builtin import BUILTINS
-from dlcore.dataset import read_manifest
-from dlcore.folders import IMAGE_EXTENSIONS
-from dlcore.images import RESIZE_MODES, PrepSettings, prepare_image, preview_image
+from dlcore import LayerLabError
+from dlcore.data import server_folders
+from dlcore.data.builtin import BUILTINS
+from dlcore.data.dataset import read_manifest
+from dlcore.data.folders import IMAGE_EXTENSIONS
+from dlcore.data.images import RESIZE_MODES, PrepSettings, prepare_image, preview_image
+from dlcore.data.ownership import check_access, check_target, may_change_dataset
+from dlcore.data.unpack import is_ignored_path
 from dlcore.limits import load_limits
-from dlcore.ownership import check_access, check_target, may_change_dataset
 from dlcore.text import plain
-from dlcore.unpack import is_ignored_path
+from dlcore.train import usage
 from pages.common import md, set_dataset, show_error
 from pages.grid import enlarge
 from pages.identity import attendee, is_instructor

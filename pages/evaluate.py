@@ -2,8 +2,11 @@
 
 import streamlit as st
 
-from dlcore import LayerLabError, charts, evaluate, jobs, result_charts, summary
-from dlcore.ownership import PrivateDataset
+from dlcore import LayerLabError, charts
+from dlcore.data.ownership import PrivateDataset
+from dlcore.results import charts as result_charts
+from dlcore.results import evaluate, summary
+from dlcore.train import jobs
 from pages import common, grid, guards, train_views
 from pages import explain_views as views
 

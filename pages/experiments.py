@@ -3,18 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from dlcore import (
-    LayerLabError,
-    charts,
-    classroom,
-    jobs,
-    run_comments,
-    run_outputs,
-    runs,
-    summary,
-    trials,
-)
-from dlcore.runs import ACTIVE
+from dlcore import LayerLabError, charts
+from dlcore.results import classroom, summary, trials
+from dlcore.train import jobs, run_comments, run_outputs, runs
+from dlcore.train.runs import ACTIVE
 from pages import common, identity, state, sweep_views
 
 # The results first, so a 1366 px screen shows them, and the state, without scrolling.

@@ -1,8 +1,8 @@
 """Views of a trained network from the inside, shared by the Inside, Evaluate and Classify pages:
 filters and feature maps as tiled images, dense activations, Grad-CAM overlays.
 
-Not a page itself (app.py lists the pages). The numbers come from ``dlcore.explain``; here they
-are only laid out: tiles side by side, enlarged, labelled with the layer's name and shape.
+Not a page itself (app.py lists the pages). The numbers come from ``dlcore.results.explain``; here
+they are only laid out: tiles side by side, enlarged, labelled with the layer's name and shape.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, result_charts
+from dlcore import LayerLabError
+from dlcore.results import charts as result_charts
 from pages import common, grid
 
 MAX_MAPS = 16  # feature maps (and filters of a deeper layer) shown per layer
@@ -52,7 +53,7 @@ def mosaic(tiles: np.ndarray, columns: int, side: int = 48) -> np.ndarray:
     """uint8 tiles (N, h, w[, 3]) in one picture, ``columns`` per row, each tile enlarged by a
     whole factor to about ``side`` pixels (crisp pixels) in a thin grey frame, so that a white
     filter stays apart from its white neighbour."""
-    from dlcore.explain_images import image_grid
+    from dlcore.results.explain_images import image_grid
 
     tiles = np.asarray(tiles, np.uint8)
     scale = max(1, side // max(tiles.shape[1:3]))
@@ -63,7 +64,7 @@ def mosaic(tiles: np.ndarray, columns: int, side: int = 48) -> np.ndarray:
 
 def feature_maps(view) -> None:
     """One conv or pooling layer's maps for the image, labelled with its name and shape."""
-    from dlcore import explain_images
+    from dlcore.results import explain_images
 
     shown = min(MAX_MAPS, len(view.values))
     note = (
@@ -100,7 +101,7 @@ def filters(images: np.ndarray, first: bool) -> None:
 def heat_overlay(model, image: np.ndarray, side: int = HEAT_SIDE):
     """(overlay uint8 RGB enlarged, method) of the image's Grad-CAM or saliency map; None (with
     a caption) when it cannot be computed."""
-    from dlcore import explain, explain_images
+    from dlcore.results import explain, explain_images
 
     try:
         heat, method = explain.heat_map(model, image)
@@ -120,7 +121,7 @@ def heat_gallery(model, images, captions, columns: int = 6) -> None:
 
 def filters_and_history(run_id: str, model) -> None:
     """The Filters tab: a conv layer's learned filters, then the first layer's over time."""
-    from dlcore import explain
+    from dlcore.results import explain
 
     names = explain.conv_layer_names(model)
     if not names:

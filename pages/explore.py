@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, data_charts
+from dlcore import LayerLabError
+from dlcore.data import charts as data_charts
 from dlcore.text import plain
 from pages.common import dataset_for, md, require_dataset, stop_on_error
 from pages.grid import image_grid

@@ -15,7 +15,8 @@ from pages.state import current_run, set_run
 def choose_finished_run(label: str, key: str) -> dict:
     """A select box of the runs that have a saved model, the current run chosen first; the
     chosen run becomes the current one. Without any, say what to do first and stop."""
-    from dlcore import jobs, summary
+    from dlcore.results import summary
+    from dlcore.train import jobs
 
     runs = summary.usable_runs(visible_runs(jobs.list_runs()))
     if not runs:
@@ -37,14 +38,14 @@ def choose_finished_run(label: str, key: str) -> dict:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the trained model...")
 def _load_model(run_id: str, path: str, mtime: float):
-    from dlcore.inference import load_run_model
+    from dlcore.results.inference import load_run_model
 
     return load_run_model(run_id)
 
 
 def cached_model(run_id: str):
     """The run's Keras model, shared by sessions; reloaded when its file changes."""
-    from dlcore.run_outputs import model_file
+    from dlcore.train.run_outputs import model_file
 
     path = Path(model_file(run_id))
     return _load_model(run_id, str(path), path.stat().st_mtime)

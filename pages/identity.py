@@ -9,7 +9,9 @@ import os
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from dlcore import LayerLabError, attendees, ownership, usage
+from dlcore import LayerLabError, attendees
+from dlcore.data import ownership
+from dlcore.train import usage
 
 ATTENDEE, ATTENDEE_KEY, KEY_PARAM = "attendee", "attendee_key", "key"
 INSTRUCTOR_KEY = "instructor_key"
@@ -65,7 +67,7 @@ def keep_identity_in_url() -> None:
 
 def may_see_run_id(run_id: str) -> bool:
     """``may_see_run`` for a run id (from the URL); True for a run that does not exist."""
-    from dlcore.jobs import status
+    from dlcore.train.jobs import status
 
     try:
         return may_see_run(status(run_id))
@@ -75,14 +77,14 @@ def may_see_run_id(run_id: str) -> bool:
 
 def shared_dataset(name: str) -> bool:
     """A built-in, or an import without an owner (the instructor's): its runs are public and
-    count on the class leaderboard (``dlcore.ownership.is_shared``, the one door)."""
+    count on the class leaderboard (``dlcore.data.ownership.is_shared``, the one door)."""
     return ownership.is_shared(name)
 
 
 def may_see_run(status: dict) -> bool:
     """Runs on shared datasets are public (label, settings, scores, curves, model); a run on an
     attendee's own import only its owner and the instructor see. Decided from the run alone
-    (``dlcore.usage.may_see_run``): whoever owns the dataset's name today changes nothing."""
+    (``dlcore.train.usage.may_see_run``): whoever owns the dataset's name today changes nothing."""
     return usage.may_see_run(status, attendee(), is_instructor())
 
 

@@ -4,10 +4,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, explain, explain_images, inference, result_charts
-from dlcore.folders import IMAGE_TYPES
+from dlcore import LayerLabError
+from dlcore.data.folders import IMAGE_TYPES
+from dlcore.data.ownership import PrivateDataset
 from dlcore.limits import load_limits
-from dlcore.ownership import PrivateDataset
+from dlcore.results import charts as result_charts
+from dlcore.results import explain, explain_images, inference
 from pages import common, grid, guards, inside_code
 from pages import explain_views as views
 
@@ -31,7 +33,7 @@ def _inside_of(run_id: str, model_time: float, key: str, _model, _image: np.ndar
 
 
 def _model_time(run_id: str) -> float:
-    from dlcore.run_outputs import model_file
+    from dlcore.train.run_outputs import model_file
 
     return model_file(run_id).stat().st_mtime
 

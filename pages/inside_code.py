@@ -38,7 +38,7 @@ def file_size(num_bytes: int) -> str:
 
 
 def _model_time(run_id: str) -> float:
-    from dlcore.run_outputs import model_file
+    from dlcore.train.run_outputs import model_file
 
     return model_file(run_id).stat().st_mtime
 
@@ -51,7 +51,7 @@ def _scratch() -> tempfile.TemporaryDirectory:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _summary(run_id: str, model_time: float) -> str:
-    from dlcore import export
+    from dlcore.results import export
 
     return export.model_summary(run_id)
 
@@ -59,7 +59,7 @@ def _summary(run_id: str, model_time: float) -> str:
 @st.cache_data(max_entries=2, show_spinner="Writing the training script...")
 def _script_files(run_id: str, model_time: float) -> dict[str, bytes]:
     """{file name: contents} of the script and its images (these can be large: two kept)."""
-    from dlcore import export
+    from dlcore.results import export
 
     with _scratch() as folder:
         paths = export.export_script(run_id, Path(folder))
@@ -69,7 +69,7 @@ def _script_files(run_id: str, model_time: float) -> dict[str, bytes]:
 @st.cache_data(max_entries=8, show_spinner="Converting to TensorFlow Lite...")
 def _tflite_files(run_id: str, model_time: float) -> dict[str, bytes]:
     """{file name: contents} of the float and the int8 TensorFlow Lite model."""
-    from dlcore import export
+    from dlcore.results import export
 
     return {
         f"{run_id}.tflite": export.tflite_bytes(run_id),
@@ -120,8 +120,8 @@ def code_and_exports(run_id: str) -> None:
         _downloads({f"{run_id}_summary.txt": summary.encode("utf-8")}, "summary")
 
     st.subheader("Files to deploy")
-    from dlcore import export
-    from dlcore.run_outputs import model_file
+    from dlcore.results import export
+    from dlcore.train.run_outputs import model_file
 
     offered = {file["name"]: file for file in export.export_files(run_id)}
     keras_file = offered[f"{run_id}.keras"]

@@ -7,9 +7,11 @@ the page shows nothing of anyone's work."""
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, classroom, jobs, summary, system
-from dlcore.runs import ACTIVE
+from dlcore import LayerLabError, system
+from dlcore.results import classroom, summary
 from dlcore.text import plain
+from dlcore.train import jobs
+from dlcore.train.runs import ACTIVE
 from pages import common, identity, state
 
 ROOM_REFRESH_S, SERVER_REFRESH_S = 3.0, 5.0

@@ -7,10 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from dlcore import LayerLabError
-from dlcore.catalogue import train_size
-from dlcore.jobs import dataset_shape
-from dlcore.layer_table import LayerRow, layer_table, model_diagram, table_totals
-from dlcore.ownership import check_access
+from dlcore.data.catalogue import train_size
+from dlcore.data.ownership import check_access
+from dlcore.model.layer_table import LayerRow, layer_table, model_diagram, table_totals
+from dlcore.recipes import preset_training
 from dlcore.spec import (
     ACTIVATIONS,
     HEADS,
@@ -22,8 +22,8 @@ from dlcore.spec import (
     DenseLayer,
     ModelSpec,
     preset_model,
-    preset_training,
 )
+from dlcore.train.admission import dataset_shape
 from pages import transfer_views
 from pages.common import md, require_dataset, stop_on_error
 from pages.identity import attendee, is_instructor

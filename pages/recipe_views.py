@@ -12,9 +12,16 @@ import dataclasses
 
 import streamlit as st
 
-from dlcore.catalogue import train_size
-from dlcore.recipes import RECIPE_LABELS, RECIPE_NOTES, RECIPES, describe_training
-from dlcore.spec import TrainSpec, matching_recipe, preset_training
+from dlcore.data.catalogue import train_size
+from dlcore.recipes import (
+    RECIPE_LABELS,
+    RECIPE_NOTES,
+    RECIPES,
+    describe_training,
+    matching_recipe,
+    preset_training,
+)
+from dlcore.spec import TrainSpec
 from pages import state
 
 KEY = "train_recipe"

@@ -1,7 +1,7 @@
 """The learning-rate schedule on the Train page: its controls, the preview of the rate over the
 run's iterations before training starts (as DIGITS shows it), and the rate the run logged.
 
-Not a page itself (app.py lists the pages). The numbers come from ``dlcore.schedules``.
+Not a page itself (app.py lists the pages). The numbers come from ``dlcore.model.schedules``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dlcore import charts
-from dlcore.schedules import SCHEDULE_LABELS, logged_rates, schedule_frame
+from dlcore.model.schedules import SCHEDULE_LABELS, logged_rates, schedule_frame
 from dlcore.spec import LR_SCHEDULES, TrainSpec
 from pages.state import widget
 

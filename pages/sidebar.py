@@ -12,7 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dlcore import LayerLabError
-from dlcore.runs import ACTIVE
+from dlcore.train.runs import ACTIVE
 from pages.common import current_dataset, md
 from pages.identity import attendee, attendee_label, is_instructor, keep_identity_in_url
 from pages.state import current_run, reattach_run, saved_experiment, set_run
@@ -30,7 +30,7 @@ def run_state(info: dict) -> str:
 
 
 def _run_line(run_id: str) -> str:
-    from dlcore.jobs import status
+    from dlcore.train.jobs import status
 
     try:
         info = status(run_id)
@@ -48,7 +48,7 @@ def _adopt_active_run() -> None:
     owner = attendee()
     if not owner:
         return
-    from dlcore.runs import read_all_statuses
+    from dlcore.train.runs import read_all_statuses
 
     active = [s for s in read_all_statuses() if s.owner == owner and s.status in ACTIVE]
     if active:

@@ -16,8 +16,9 @@ from collections.abc import Iterable
 import streamlit as st
 
 from dlcore import LayerLabError
-from dlcore.catalogue import train_size
-from dlcore.spec import DataSpec, Experiment, preset_experiment
+from dlcore.data.catalogue import train_size
+from dlcore.recipes import preset_experiment
+from dlcore.spec import DataSpec, Experiment
 from pages.common import current_dataset, set_dataset
 from pages.identity import attendee, may_see_run_id
 
@@ -97,7 +98,7 @@ def reattach_run() -> None:
     """After a reload only the URL remembers the run: take its dataset and settings back."""
     run_id = current_run()
     if run_id and not current_dataset():
-        from dlcore.runs import read_spec
+        from dlcore.train.runs import read_spec
 
         try:
             spec = read_spec(run_id)

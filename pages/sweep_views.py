@@ -2,7 +2,8 @@
 the number of runs shown before anything starts) and the Experiments page's view of one sweep
 (the grid of validation accuracy by the two settings, the runs' curves overlaid).
 
-Not a page itself (app.py lists the pages). The rules and the numbers come from ``dlcore.sweep``.
+Not a page itself (app.py lists the pages). The rules and the numbers come from
+``dlcore.train.sweep``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dlcore import LayerLabError, charts, jobs, result_charts, summary, sweep_jobs, sweep_results
-from dlcore import sweep as sweeps
+from dlcore import LayerLabError, charts
 from dlcore.limits import load_limits
+from dlcore.results import charts as result_charts
+from dlcore.results import summary, sweep_results
 from dlcore.spec import Experiment
 from dlcore.text import plain
+from dlcore.train import jobs, sweep_jobs
+from dlcore.train import sweep as sweeps
 from pages import common, identity, state
 
 CANDIDATES = {

@@ -4,10 +4,12 @@ import dataclasses
 
 import streamlit as st
 
-from dlcore import LayerLabError, jobs, summary
+from dlcore import LayerLabError
 from dlcore.limits import load_limits
-from dlcore.runs import ACTIVE
+from dlcore.results import summary
 from dlcore.spec import FLIPS, OPTIMIZERS, AugmentSpec, TrainSpec
+from dlcore.train import jobs
+from dlcore.train.runs import ACTIVE
 from pages import (
     clicks,
     common,
@@ -137,7 +139,7 @@ def _augment_preview(dataset_name: str, augment: AugmentSpec) -> None:
         )
         return
     if st.button("Preview augmented images"):
-        from dlcore.augment import augment_preview
+        from dlcore.model.augment import augment_preview
 
         try:
             with st.spinner("Applying the augmentation layers..."):

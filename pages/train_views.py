@@ -1,7 +1,7 @@
 """The Train page's live view of a run: its state in words, its progress and its curves.
 
 Not a page itself (app.py lists the pages). The figures follow one rule, said where they show:
-the saved network has the weights of one epoch (``dlcore.curves.kept_epoch``), marked on the
+the saved network has the weights of one epoch (``dlcore.train.curves.kept_epoch``), marked on the
 curves and named beside the validation accuracy.
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dlcore import charts, curves, jobs, summary
+from dlcore import charts
+from dlcore.results import summary
+from dlcore.train import curves, jobs
 from pages import common, schedule_views
 
 BATCH_NOTE = (

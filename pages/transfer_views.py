@@ -9,17 +9,12 @@ from collections.abc import Callable
 import streamlit as st
 
 from dlcore import LayerLabError
-from dlcore.jobs import list_runs
-from dlcore.runs import read_spec
+from dlcore.model.backbones import BACKBONE_INFO, missing_weights_message, weights_available
+from dlcore.results.summary import run_label, usable_runs
 from dlcore.spec import Experiment, ModelSpec
-from dlcore.summary import run_label, usable_runs
-from dlcore.transfer import (
-    BACKBONE_INFO,
-    missing_weights_message,
-    plan_reuse,
-    source_channels,
-    weights_available,
-)
+from dlcore.train.jobs import list_runs
+from dlcore.train.runs import read_spec
+from dlcore.train.transfer import plan_reuse, source_channels
 from pages.common import md, show_error
 from pages.identity import visible_runs
 from pages.state import current_experiment, set_experiment

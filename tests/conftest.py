@@ -32,7 +32,7 @@ def _scan_installed_components_once():
 def _stop_scheduler(home) -> None:
     """Stop the scheduler a test started in ``home``, if any (cheap when there is none)."""
     if (home / "queue" / "scheduler.json").exists():
-        from dlcore import jobs
+        from dlcore.train import jobs
 
         jobs.stop_scheduler()
 
@@ -60,7 +60,7 @@ def jobs_train_here(monkeypatch):
     job (the CLI, a page's Start button), not of the process boundary."""
     from training_support import train_queued_here
 
-    from dlcore import jobs
+    from dlcore.train import jobs
 
     monkeypatch.setattr(jobs, "ensure_scheduler", train_queued_here)
 

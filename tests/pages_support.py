@@ -52,7 +52,7 @@ def make_tiny_run(home: Path) -> str:
     """Train the tiny experiment with ``home`` as LAYERLAB_HOME; return its finished run id."""
     from training_support import train_now
 
-    from dlcore import jobs
+    from dlcore.train import jobs
 
     previous = os.environ.get("LAYERLAB_HOME")
     os.environ["LAYERLAB_HOME"] = str(home)

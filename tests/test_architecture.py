@@ -22,7 +22,7 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_no_dlcore_module_imports_streamlit():
     offenders = [
-        p.name for p in (ROOT / "dlcore").glob("*.py") if "streamlit" in imported_modules(p)
+        p.name for p in (ROOT / "dlcore").rglob("*.py") if "streamlit" in imported_modules(p)
     ]
     assert offenders == []
 
@@ -30,7 +30,7 @@ def test_no_dlcore_module_imports_streamlit():
 def test_tensorflow_is_named_only_in_the_backend_module():
     offenders = [
         p.name
-        for p in (ROOT / "dlcore").glob("*.py")
+        for p in (ROOT / "dlcore").rglob("*.py")
         if "tensorflow" in imported_modules(p) and p.name != "backend.py"
     ]
     assert offenders == []
@@ -46,8 +46,9 @@ def test_pages_never_import_a_deep_learning_framework():
 def test_light_modules_do_not_load_keras():
     code = (
         "import sys\n"
-        "import dlcore.spec, dlcore.jobs, dlcore.runs, dlcore.model\n"
-        "import dlcore.catalogue, dlcore.charts, dlcore.importer, dlcore.evaluate\n"
+        "import dlcore.spec, dlcore.train.jobs, dlcore.train.runs, dlcore.model.build\n"
+        "import dlcore.data.catalogue, dlcore.charts, dlcore.data.importer\n"
+        "import dlcore.results.evaluate\n"
         "heavy = [m for m in ('tensorflow', 'keras', 'streamlit') if m in sys.modules]\n"
         "print(heavy)\n"
     )
@@ -57,34 +58,49 @@ def test_light_modules_do_not_load_keras():
     assert result.stdout.strip() == "[]"
 
 
-# The data layer: datasets by name, their building, downloading, cleaning, importing and access.
-DATA_MODULES = {
-    "arrays", "builtin", "catalogue", "dataset", "digit_photo", "downloads", "folders",
-    "generated", "images", "importer", "npz_import", "ownership", "server_folders", "unpack",
-    "usage",
-}  # fmt: skip
+# The workshop's steps, in order: a module imports from its own step and those above it, never
+# from a later one (results may import train and model; data imports none of them). The modules
+# directly in dlcore (spec, limits, storage, attendees, text, charts, backend...) are shared by
+# every step and import no step; the cli package, the top, imports them all.
+STEPS = ("data", "model", "train", "results", "cli")
 
 
-def dlcore_imports(path: Path, deferred: bool) -> set[str]:
+def module_names(root: Path) -> dict[str, Path]:
+    """Every dlcore module by its dotted name below dlcore: "spec", "data.catalogue"..."""
+    names = {}
+    for path in (root / "dlcore").rglob("*.py"):
+        parts = path.relative_to(root / "dlcore").with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts and parts != ("__main__",):
+            names[".".join(parts)] = path
+    return names
+
+
+def dlcore_imports(path: Path, deferred: bool, modules: set[str]) -> set[str]:
     """The dlcore modules ``path`` imports: at its top level, or anywhere (``deferred``: also
     the imports inside functions, which hide a cycle without removing it)."""
     tree = ast.parse(path.read_text())
-    modules = {p.stem for p in (ROOT / "dlcore").glob("*.py")}
     found = set()
     for node in ast.walk(tree) if deferred else tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module.startswith("dlcore."):
-                found.add(node.module.split(".")[1])
-            elif node.module == "dlcore":
-                found |= {alias.name for alias in node.names if alias.name in modules}
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dlcore"):
+            package = node.module.removeprefix("dlcore").lstrip(".")
+            named = {f"{package}.{a.name}".lstrip(".") for a in node.names}
+            found |= (named & modules) or ({package} & modules)
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("dlcore.")}
-    return found - {path.stem}
+            found |= {a.name.removeprefix("dlcore.") for a in node.names} & modules
+    return found
+
+
+def import_graph(deferred: bool) -> dict[str, set[str]]:
+    modules = module_names(ROOT)
+    names = set(modules)
+    return {name: dlcore_imports(path, deferred, names) - {name} for name, path in modules.items()}
 
 
 def import_cycles(deferred: bool) -> list[set[str]]:
     """The groups of dlcore modules that import each other, directly or round a loop."""
-    graph = {p.stem: dlcore_imports(p, deferred) for p in (ROOT / "dlcore").glob("*.py")}
+    graph = import_graph(deferred)
 
     def reach(start: str) -> set[str]:
         seen, todo = set(), [start]
@@ -104,23 +120,75 @@ def import_cycles(deferred: bool) -> list[set[str]]:
     return cycles
 
 
+def step_of(module: str) -> int:
+    """A module's place in the workshop's steps; -1 for the shared modules directly in dlcore."""
+    first = module.split(".")[0]
+    return STEPS.index(first) if first in STEPS else -1
+
+
+def imports_against_the_steps() -> list[str]:
+    return sorted(
+        f"{module} -> {target}"
+        for module, targets in import_graph(deferred=True).items()
+        for target in targets
+        if step_of(target) > step_of(module)
+    )
+
+
 def test_no_import_cycles_at_module_level():
     assert import_cycles(deferred=False) == []
 
 
-def test_the_data_layer_has_no_import_cycle_even_through_deferred_imports():
-    tangled = [sorted(group) for group in import_cycles(deferred=True) if group & DATA_MODULES]
-    assert tangled == []
+def test_no_import_cycles_even_through_deferred_imports():
+    assert import_cycles(deferred=True) == []
+
+
+def test_imports_point_down_the_workshop_s_steps():
+    assert imports_against_the_steps() == []
+
+
+def test_every_module_but_the_package_s_own_lives_in_a_step():
+    """A newcomer finds a behaviour by its step: only the shared modules stay directly in dlcore."""
+    shared = sorted(name for name in module_names(ROOT) if step_of(name) < 0)
+    assert shared == [
+        "attendees", "backend", "charts", "limits", "recipes", "spec", "storage", "system", "text",
+    ]  # fmt: skip
+    assert {name.split(".")[0] for name in module_names(ROOT) if "." in name} == set(STEPS)
+
+
+def _tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / "dlcore" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
 
 
 def test_the_cycle_check_sees_a_deferred_import(tmp_path, monkeypatch):
     """The check would have caught the old importer <-> builtin loop (a deferred import)."""
-    for name, text in {
-        "importer.py": "from dlcore.builtin import BUILTINS\n",
-        "builtin.py": "def f():\n    from dlcore.importer import g\n",
-    }.items():
-        (tmp_path / "dlcore").mkdir(exist_ok=True)
-        (tmp_path / "dlcore" / name).write_text(text)
+    _tree(
+        tmp_path,
+        {
+            "data/__init__.py": "",
+            "data/importer.py": "from dlcore.data.builtin import BUILTINS\n",
+            "data/builtin.py": "def f():\n    from dlcore.data import importer\n",
+        },
+    )
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    assert import_cycles(deferred=True) == [{"builtin", "importer"}]
+    assert import_cycles(deferred=True) == [{"data.builtin", "data.importer"}]
     assert import_cycles(deferred=False) == []
+
+
+def test_the_step_check_sees_an_import_from_a_later_step(tmp_path, monkeypatch):
+    """The check would have caught the worker's old import of the results step's evaluation."""
+    _tree(
+        tmp_path,
+        {
+            "train/__init__.py": "",
+            "results/__init__.py": "",
+            "results/evaluate.py": "",
+            "train/worker.py": "def train():\n    from dlcore.results.evaluate import f\n",
+            "spec.py": "from dlcore import LayerLabError\n",
+        },
+    )
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert imports_against_the_steps() == ["train.worker -> results.evaluate"]

@@ -190,7 +190,7 @@ def test_the_cli_acts_for_an_owner_given_by_id_and_a_name_is_no_identity(tmp_pat
     import numpy as np
 
     from dlcore.cli import main
-    from dlcore.dataset import read_manifest
+    from dlcore.data.dataset import read_manifest
 
     path = tmp_path / "arrays.npz"
     np.savez(path, x_train=np.zeros((8, 6, 6, 1), np.uint8), y_train=np.array([0, 1] * 4))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dlcore import LayerLabError
-from dlcore.augment import augment_preview
+from dlcore.model.augment import augment_preview
 from dlcore.spec import AugmentSpec
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dlcore import backend
-from dlcore.model import build_model
+from dlcore.model.build import build_model
 from dlcore.spec import preset_model
 
 

@@ -17,16 +17,18 @@ import corpus
 import numpy as np
 import pytest
 
-from dlcore import LayerLabError, inference, unpack
+from dlcore import LayerLabError
 from dlcore.cli import main
-from dlcore.dataset import Dataset, save_dataset
-from dlcore.image_files import ImageError, open_image
-from dlcore.images import PrepSettings, prepare_image
-from dlcore.importer import import_files, import_folder, import_zip
-from dlcore.npz_import import import_npz
-from dlcore.runs import RunNotFound, run_path
+from dlcore.data import unpack
+from dlcore.data.dataset import Dataset, save_dataset
+from dlcore.data.image_files import ImageError, open_image
+from dlcore.data.images import PrepSettings, prepare_image
+from dlcore.data.importer import import_files, import_folder, import_zip
+from dlcore.data.npz_import import import_npz
+from dlcore.results import inference
 from dlcore.spec import ConvBlock, DataSpec, DenseLayer, Experiment, TrainSpec
 from dlcore.storage import atomic_write_json, check_name, datasets_dir, runs_dir, scratch_dir
+from dlcore.train.runs import RunNotFound, run_path
 
 SMALL = PrepSettings("color", 8, 8)
 RUN_ID = "20250101-000000-abcdef"

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcore import downloads, generated
-from dlcore.builtin import BUILTINS, SHAPES
-from dlcore.catalogue import list_datasets, load_dataset
-from dlcore.dataset import Dataset, DatasetNotFound, save_dataset
-from dlcore.downloads import DatasetUnavailable
-from dlcore.ownership import PrivateDataset, check_access, is_shared, may_change_dataset
+from dlcore.data import downloads, generated
+from dlcore.data.builtin import BUILTINS, SHAPES
+from dlcore.data.catalogue import list_datasets, load_dataset
+from dlcore.data.dataset import Dataset, DatasetNotFound, save_dataset
+from dlcore.data.downloads import DatasetUnavailable
+from dlcore.data.ownership import PrivateDataset, check_access, is_shared, may_change_dataset
 
 ENTRY_KEYS = {"title", "description", "classes", "num_classes", "image_shape", "offline"}
 
@@ -203,7 +203,7 @@ def test_cats_vs_dogs_uses_its_train_and_validation_folders(monkeypatch, tmp_pat
 def test_many_sessions_building_the_same_builtin_at_once_all_get_it():
     import threading
 
-    from dlcore.catalogue import load_dataset as load
+    from dlcore.data.catalogue import load_dataset as load
 
     results, errors = [], []
 

@@ -8,7 +8,9 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from dlcore import charts, data_charts, result_charts
+from dlcore import charts
+from dlcore.data import charts as data_charts
+from dlcore.results import charts as result_charts
 
 
 def _long_metrics(epochs: int, validation: bool = True) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlcore.inference import Tally, class_from_name, tally
+from dlcore.results.inference import Tally, class_from_name, tally
 
 DIGITS = [str(d) for d in range(10)]
 PETS = ["cat", "dog", "cat_big"]

@@ -90,8 +90,8 @@ def test_a_command_that_fails_before_loading_a_model_prints_only_its_message(lay
     """No TensorFlow start-up lines: nothing imports it before the command has failed."""
     import os
 
-    from dlcore import jobs
     from dlcore.spec import DataSpec, Experiment
+    from dlcore.train import jobs
 
     env = {**os.environ, "LAYERLAB_HOME": str(layerlab_home)}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
@@ -111,8 +111,8 @@ def test_train_detach_then_wait_and_jobs(capsys, monkeypatch):
     `wait` is called, then trains in this process (``train_queued_here``, no scheduler)."""
     from training_support import train_queued_here
 
-    from dlcore import jobs
     from dlcore.attendees import attendee_id
+    from dlcore.train import jobs
 
     monkeypatch.setattr(jobs, "ensure_scheduler", train_queued_here)
     jobs.pause_queue()
@@ -142,9 +142,9 @@ def test_train_detach_then_wait_and_jobs(capsys, monkeypatch):
 
 
 def test_wait_exits_1_unless_every_run_completed(capsys):
-    from dlcore import jobs
-    from dlcore.runs import run_path, write_status
     from dlcore.spec import DataSpec, Experiment
+    from dlcore.train import jobs
+    from dlcore.train.runs import run_path, write_status
 
     done, failed, waiting = (jobs.create_run(Experiment(data=DataSpec("digits"))) for _ in "abc")
     write_status(run_path(done), status="completed", val_accuracy=0.5)
@@ -160,8 +160,8 @@ def test_wait_exits_1_unless_every_run_completed(capsys):
 
 
 def test_comment_a_run_and_list_it_in_the_jobs_json(capsys):
-    from dlcore import jobs
     from dlcore.spec import DataSpec, Experiment
+    from dlcore.train import jobs
 
     run_id = jobs.create_run(Experiment(data=DataSpec("digits"), owner="a-ada"), owner_label="Ada")
     assert main(["comment", run_id, "dropout 0.5:\n less overfitting\u202e"]) == 0  # any owner

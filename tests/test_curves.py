@@ -1,5 +1,5 @@
-"""dlcore.curves: per-batch loss from Keras's running means, smoothing, and the kept epoch that
-every page names beside the validation accuracy."""
+"""dlcore.train.curves: per-batch loss from Keras's running means, smoothing, and the kept epoch
+that every page names beside the validation accuracy."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from pages_support import tiny_experiment
 
-from dlcore import curves, jobs, summary
-from dlcore.evaluation_files import read_evaluation
-from dlcore.runs import run_path
+from dlcore.results import summary
 from dlcore.spec import TrainSpec
-from dlcore.worker import run_job
+from dlcore.train import curves, jobs
+from dlcore.train.evaluation import read_evaluation
+from dlcore.train.runs import run_path
+from dlcore.train.worker import run_job
 
 STEPS_PER_EPOCH = 10
 

@@ -9,11 +9,13 @@ import json
 import pytest
 from pages_support import copy_of_tiny_run
 
-from dlcore import job_queue, jobs, summary, trials
 from dlcore.cli import main
-from dlcore.evaluate import evaluate_run, misclassified, predictions_frame
-from dlcore.inference import classify_run, load_run_model, run_preparation
-from dlcore.runs import (
+from dlcore.results import summary, trials
+from dlcore.results.evaluate import evaluate_run, misclassified, predictions_frame
+from dlcore.results.inference import classify_run, load_run_model, run_preparation
+from dlcore.spec import DataSpec, Experiment
+from dlcore.train import job_queue, jobs
+from dlcore.train.runs import (
     BEST,
     DATASET,
     EVALUATION,
@@ -27,7 +29,6 @@ from dlcore.runs import (
     run_path,
     write_status,
 )
-from dlcore.spec import DataSpec, Experiment
 
 
 @pytest.fixture
@@ -196,7 +197,8 @@ def test_a_damaged_model_says_so(finished, name, content, tmp_path, capsys):
 def test_a_full_disk_while_evaluating_says_what_to_do(finished, monkeypatch):
     import errno
 
-    from dlcore import LayerLabError, evaluation_files
+    from dlcore import LayerLabError
+    from dlcore.train import evaluation as evaluation_files
 
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

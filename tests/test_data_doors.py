@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcore import LayerLabError, jobs
-from dlcore.builtin import BUILTINS
-from dlcore.catalogue import describe_dataset, is_builtin, load_dataset
-from dlcore.dataset import Dataset, save_dataset
-from dlcore.images import PrepSettings
-from dlcore.importer import import_zip
-from dlcore.npz_import import import_npz
-from dlcore.ownership import DatasetExists, PrivateDataset
+from dlcore import LayerLabError
+from dlcore.data.builtin import BUILTINS
+from dlcore.data.catalogue import describe_dataset, is_builtin, load_dataset
+from dlcore.data.dataset import Dataset, save_dataset
+from dlcore.data.images import PrepSettings
+from dlcore.data.importer import import_zip
+from dlcore.data.npz_import import import_npz
+from dlcore.data.ownership import DatasetExists, PrivateDataset
+from dlcore.train import admission
 
 ANN, BOB = "a-" + "a" * 20, "a-" + "b" * 20
 
@@ -41,10 +42,10 @@ def test_describe_dataset_is_the_one_answer_for_a_name():
         assert describe_dataset(missing) is None
     assert is_builtin("digits") and not is_builtin("ann-set") and not is_builtin(None)
     # the job layer answers from the same door
-    assert jobs.dataset_shape("ann-set") == {"image_shape": (5, 6, 1), "num_classes": 2}
-    assert jobs.dataset_shape("cifar100") == {"image_shape": (32, 32, 3), "num_classes": 100}
+    assert admission.dataset_shape("ann-set") == {"image_shape": (5, 6, 1), "num_classes": 2}
+    assert admission.dataset_shape("cifar100") == {"image_shape": (32, 32, 3), "num_classes": 100}
     with pytest.raises(LayerLabError, match="No dataset named 'nope'"):
-        jobs.dataset_shape("nope")
+        admission.dataset_shape("nope")
 
 
 def test_load_dataset_checks_access_when_given_a_viewer():
@@ -72,7 +73,7 @@ def test_stored_settings_load_whatever_the_limit_and_imports_obey_it(monkeypatch
 
 
 def test_an_older_run_still_classifies_after_the_limit_is_lowered(run_id, monkeypatch):
-    from dlcore.inference import classify_run
+    from dlcore.results.inference import classify_run
 
     monkeypatch.setenv("LAYERLAB_MAX_IMAGE_SIDE", "4")  # below the run's 8x8 digits
     image = Image.new("L", (30, 30), 0)

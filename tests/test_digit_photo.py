@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-from dlcore.digit_photo import digit_photo, stroke_width
-from dlcore.image_files import ImageError
+from dlcore.data.digit_photo import digit_photo, stroke_width
+from dlcore.data.image_files import ImageError
 
 INK = (40, 35, 60)
 
@@ -161,7 +161,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 def mnist_test(tmp_path_factory):
     import os
 
-    from dlcore.catalogue import load_dataset
+    from dlcore.data.catalogue import load_dataset
 
     old = os.environ.get("LAYERLAB_HOME")
     os.environ["LAYERLAB_HOME"] = str(tmp_path_factory.mktemp("home"))

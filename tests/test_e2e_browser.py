@@ -16,8 +16,8 @@ from browser_support import (
 )
 from PIL import Image
 
-from dlcore import jobs
-from dlcore.runs import read_spec
+from dlcore.train import jobs
+from dlcore.train.runs import read_spec
 from pages import navigation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
@@ -134,7 +134,7 @@ def test_workshop_path(tmp_path, monkeypatch):
         page.get_by_role("button", name=re.compile(rf"train_{run_id}\.py · ")).wait_for()
         shot(page, folder, "6d-inside-code")
 
-        from dlcore.catalogue import load_dataset
+        from dlcore.data.catalogue import load_dataset
 
         dataset = load_dataset("mnist-sample")
         five = int(np.flatnonzero(dataset.y_test == 5)[0])

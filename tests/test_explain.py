@@ -13,13 +13,13 @@ from PIL import Image
 from dlcore import LayerLabError
 from dlcore.backend import gradients
 from dlcore.cli import main
-from dlcore.explain import filter_history, filter_images, heat_map, inside
-from dlcore.explain_images import overlay
-from dlcore.layer_table import layer_table
-from dlcore.model import build_model, compile_model
-from dlcore.run_outputs import read_model
-from dlcore.runs import FILTERS, run_path
+from dlcore.model.build import build_model, compile_model
+from dlcore.model.layer_table import layer_table
+from dlcore.results.explain import filter_history, filter_images, heat_map, inside
+from dlcore.results.explain_images import overlay
 from dlcore.spec import ConvBlock, ModelSpec, TrainSpec, preset_model
+from dlcore.train.run_outputs import read_model
+from dlcore.train.runs import FILTERS, run_path
 
 SIDE, SQUARE = 24, 6
 

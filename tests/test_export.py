@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlcore import LayerLabError, export
+from dlcore import LayerLabError
 from dlcore.cli import main
+from dlcore.results import export
 from dlcore.spec import (
     AugmentSpec,
     ConvBlock,
@@ -48,8 +49,8 @@ LEARNING = Experiment(
 @pytest.fixture(scope="module")
 def learned_home(tmp_path_factory):
     """(home, run id) of LEARNING trained in this process, in a data directory of its own."""
-    from dlcore import jobs, worker
-    from dlcore.runs import record_worker, run_path
+    from dlcore.train import jobs, worker
+    from dlcore.train.runs import record_worker, run_path
 
     home = tmp_path_factory.mktemp("export-home")
     before = os.environ.get("LAYERLAB_HOME")
@@ -81,7 +82,7 @@ def _run_script(path: Path) -> str:
 
 
 def test_exported_script_reaches_the_jobs_validation_accuracy(learned, tmp_path):
-    from dlcore.runs import read_status
+    from dlcore.train.runs import read_status
 
     job_accuracy = read_status(learned).val_accuracy
     assert job_accuracy > 0.5  # it learned: a real oracle, not two runs at chance
@@ -146,8 +147,8 @@ def _config(layer) -> dict:
 def test_script_builds_the_same_network_as_build_model(experiment, tmp_path):
     """The script's network, executed, equals build_model's layer for layer: names, types,
     parameters and every setting (kernel, stride, padding, activation, rates, factors)."""
-    from dlcore.model import build_model
-    from dlcore.scriptgen import script_text
+    from dlcore.model.build import build_model
+    from dlcore.results.scriptgen import script_text
 
     shape, num_classes = (32, 32, 3), 5
     text = script_text(experiment, shape, num_classes, "r1", "r1_data.npz", "train_r1.py")
@@ -167,7 +168,7 @@ def test_script_builds_the_same_network_as_build_model(experiment, tmp_path):
         assert "EarlyStopping" in text and "patience=2" in text
     assert f"SEED = {experiment.training.seed}" in text
     if experiment.training.lr_schedule != "constant":  # 6 images: one iteration per epoch
-        from dlcore.schedules import learning_rate_at
+        from dlcore.model.schedules import learning_rate_at
 
         schedule = namespace["learning_rate"]
         for step in range(experiment.training.epochs):
@@ -177,7 +178,7 @@ def test_script_builds_the_same_network_as_build_model(experiment, tmp_path):
 
 
 def test_a_run_name_cannot_break_out_of_the_scripts_docstring():
-    from dlcore.scriptgen import script_text
+    from dlcore.results.scriptgen import script_text
 
     hostile = Experiment(name='x"""\nimport os; os.system("echo pwned")\n"""')
     text = script_text(hostile, (8, 8, 1), 10, "r1", "r1_data.npz", "train_r1.py")
@@ -196,7 +197,7 @@ def _tflite_predictions(content: bytes, images: np.ndarray) -> np.ndarray:
 
 
 def test_tflite_float_and_int8_agree_with_keras(learned, tmp_path):
-    from dlcore.run_outputs import read_model
+    from dlcore.train.run_outputs import read_model
 
     images = export.training_arrays(learned)["x_val"][:200]
     expected = read_model(learned).predict(images, verbose=0).argmax(axis=1)
@@ -265,7 +266,7 @@ def test_cli_export_bad_usage_is_one_line(learned, argv, message, capsys):
 
 
 def test_export_of_a_run_whose_dataset_changed_is_refused(learned, monkeypatch):
-    from dlcore import runs
+    from dlcore.train import runs
 
     info = runs.read_dataset_info(learned)
     monkeypatch.setattr(runs, "read_dataset_info", lambda run_id: info | {"classes": ["a", "b"]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlcore.fairqueue import (
+from dlcore.train.fairqueue import (
     GPU_CONTEXT_MB,
     Gpu,
     cpu_slots,
@@ -12,7 +12,7 @@ from dlcore.fairqueue import (
     next_round,
     place,
 )
-from dlcore.records import RunStatus
+from dlcore.train.records import RunStatus
 
 
 def _submit_all(owners: list[str]) -> list[RunStatus]:

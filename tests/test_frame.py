@@ -142,7 +142,7 @@ def test_replacing_the_training_restarts_only_the_training_controls():
 
 
 def test_an_unknown_part_of_the_experiment_is_refused():
-    from dlcore.spec import preset_experiment
+    from dlcore.recipes import preset_experiment
     from pages import state
 
     with pytest.raises(ValueError, match="unknown part"):
@@ -155,8 +155,8 @@ def test_a_lessons_network_chosen_on_the_model_page_brings_its_settings_to_the_t
     lesson's network; the Train page's controls then show them."""
     from pages_support import OWNER, open_page, tiny_experiment
 
-    from dlcore.catalogue import train_size
-    from dlcore.spec import preset_training
+    from dlcore.data.catalogue import train_size
+    from dlcore.recipes import preset_training
 
     session = {"attendee": OWNER, "dataset": "digits", "experiment": tiny_experiment()}
     at = open_page("train", **session)

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from dlcore import LayerLabError
-from dlcore.image_files import ImageError, open_image
-from dlcore.images import (
+from dlcore.data.image_files import ImageError, open_image
+from dlcore.data.images import (
     PrepSettings,
     check_image_side,
     prepare_image,
@@ -233,7 +233,7 @@ def _png(img) -> bytes:
 
 
 def test_decoded_bytes_are_checked_from_the_header_before_decoding(monkeypatch):
-    from dlcore.image_files import ImageError, decoded_bytes, open_image
+    from dlcore.data.image_files import ImageError, decoded_bytes, open_image
 
     monkeypatch.setenv("LAYERLAB_MAX_DECODED_MB_PER_IMAGE", "1")
     data = _png(Image.new("RGBA", (700, 700)))  # 1.9 MB decoded, a few KB on disk
@@ -243,7 +243,7 @@ def test_decoded_bytes_are_checked_from_the_header_before_decoding(monkeypatch):
 
 
 def test_a_large_image_is_shrunk_before_colour_conversion_and_keeps_its_look():
-    from dlcore.images import PrepSettings, prepare_image
+    from dlcore.data.images import PrepSettings, prepare_image
 
     img = Image.new("RGBA", (1200, 900), (255, 0, 0, 255))
     img.paste((0, 0, 255, 0), (600, 0, 1200, 900))  # right half transparent: white on prepare
@@ -257,7 +257,7 @@ def test_16bit_images_convert_without_a_float64_copy():
     (traced by tracemalloc) now stay far below even one such copy (32 MB here)."""
     import tracemalloc
 
-    from dlcore.images import PrepSettings, prepare_image
+    from dlcore.data.images import PrepSettings, prepare_image
 
     values = (np.arange(2000 * 2000, dtype=np.uint32) % 65536).astype(np.uint16)
     data = _png(Image.fromarray(values.reshape(2000, 2000)))
@@ -273,7 +273,7 @@ def test_16bit_images_convert_without_a_float64_copy():
 
 
 def test_exif_rotation_survives_shrinking():
-    from dlcore.image_files import open_image
+    from dlcore.data.image_files import open_image
 
     img = Image.new("RGB", (800, 400), (0, 0, 0))
     exif = img.getexif()
@@ -288,7 +288,7 @@ def test_exif_rotation_survives_shrinking():
 def test_large_decodes_wait_their_turn(monkeypatch):
     import threading
 
-    from dlcore import image_files
+    from dlcore.data import image_files
 
     monkeypatch.setattr(image_files, "LARGE_DECODE_BYTES", 1000)
     data = _png(Image.new("RGB", (300, 300)))

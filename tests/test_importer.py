@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcore import LayerLabError, unpack
-from dlcore.dataset import Dataset, save_dataset
-from dlcore.images import PrepSettings
-from dlcore.importer import import_files, import_folder, import_zip
-from dlcore.npz_import import import_npz
-from dlcore.ownership import DatasetExists
+from dlcore import LayerLabError
+from dlcore.data import unpack
+from dlcore.data.dataset import Dataset, save_dataset
+from dlcore.data.images import PrepSettings
+from dlcore.data.importer import import_files, import_folder, import_zip
+from dlcore.data.npz_import import import_npz
+from dlcore.data.ownership import DatasetExists
 from dlcore.storage import scratch_dir
 
 GREY16 = PrepSettings("grayscale", 16, 16)
@@ -319,7 +320,7 @@ def test_zip_of_tiny_pngs_is_refused_by_the_import_budget_before_decoding(tmp_pa
 def test_npz_count_and_size_are_checked_before_any_image_is_resized(monkeypatch):
     x, y = np.zeros((3000, 4, 4), np.uint8), np.arange(3000) % 2
     calls = []
-    monkeypatch.setattr("dlcore.npz_import.prepare_image", lambda *a: calls.append(1))
+    monkeypatch.setattr("dlcore.data.npz_import.prepare_image", lambda *a: calls.append(1))
     with pytest.raises(LayerLabError, match="prepared data"):
         import_npz(npz(x_train=x, y_train=y), "big", settings=PrepSettings("color", 256, 256))
     monkeypatch.setenv("LAYERLAB_MAX_IMAGES_PER_DATASET", "100")
@@ -374,7 +375,7 @@ def test_same_name_imported_at_once_has_exactly_one_winner(tmp_path):
         thread.join()
     errors = [o for o in outcomes.values() if isinstance(o, LayerLabError)]
     assert len(errors) == 1 and re.search("right now|already exists", str(errors[0]))
-    from dlcore.dataset import load_prepared
+    from dlcore.data.dataset import load_prepared
 
     saved = load_prepared("pets")
     winner = next(o for o, v in outcomes.items() if isinstance(v, list))
@@ -387,10 +388,10 @@ ANN, BOB = "a-" + "a" * 20, "a-" + "b" * 20
 
 def _finished_run_on(dataset: str, owner: str) -> str:
     """A finished run on ``dataset`` (its directory only: nothing trains)."""
-    from dlcore.records import RunStatus
-    from dlcore.runs import write_new_run
     from dlcore.spec import DataSpec, Experiment
     from dlcore.storage import runs_dir
+    from dlcore.train.records import RunStatus
+    from dlcore.train.runs import write_new_run
 
     run_id = "20250101-000000-abc123"
     folder = runs_dir() / run_id
@@ -401,7 +402,7 @@ def _finished_run_on(dataset: str, owner: str) -> str:
 
 
 def test_a_name_that_runs_used_is_never_imported_again(tmp_path):
-    from dlcore.usage import runs_using
+    from dlcore.train.usage import runs_using
 
     root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
     import_folder(root, "pets", GREY16, owner=ANN, in_use=runs_using)
@@ -413,8 +414,8 @@ def test_a_name_that_runs_used_is_never_imported_again(tmp_path):
 def test_a_deleted_name_that_a_finished_run_used_is_not_imported_again(tmp_path):
     """Regression: with no manifest left, the run check was skipped and bob's new ``pets``
     appeared under ann's finished run."""
-    from dlcore.dataset import read_manifest
-    from dlcore.usage import delete_dataset, runs_using
+    from dlcore.data.dataset import read_manifest
+    from dlcore.train.usage import delete_dataset, runs_using
 
     root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
     import_folder(root, "pets", GREY16, owner=ANN, in_use=runs_using)
@@ -429,8 +430,8 @@ def test_a_deleted_name_that_a_finished_run_used_is_not_imported_again(tmp_path)
 
 
 def test_delete_dataset_by_its_owner_only_and_not_under_an_active_job(tmp_path, monkeypatch):
-    from dlcore import usage
-    from dlcore.dataset import read_manifest
+    from dlcore.data.dataset import read_manifest
+    from dlcore.train import usage
 
     root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
     import_folder(root, "pets", GREY16, owner=ANN, owner_label="Ann")
@@ -447,8 +448,8 @@ def test_delete_dataset_by_its_owner_only_and_not_under_an_active_job(tmp_path, 
 
 
 def test_delete_takes_the_writer_lock_before_reading_the_owner(tmp_path, monkeypatch):
-    from dlcore import usage
-    from dlcore.ownership import one_writer
+    from dlcore.data.ownership import one_writer
+    from dlcore.train import usage
 
     root = write_tree(tmp_path / "pets", tree_files({"cat": 3, "dog": 3}))
     import_folder(root, "pets", GREY16, owner=ANN)
@@ -466,8 +467,8 @@ def test_import_memory_stays_far_below_the_prepared_size(tmp_path):
     code = (
         "import io, sys, zipfile, sklearn.model_selection\n"
         "from PIL import Image\n"
-        "from dlcore import importer\n"
-        "from dlcore.images import PrepSettings\n"
+        "from dlcore.data import importer\n"
+        "from dlcore.data.images import PrepSettings\n"
         "def hwm():\n"
         "    line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
         "    return int(line.split()[1]) // 1024\n"
@@ -505,7 +506,7 @@ def test_a_browser_folder_upload_is_streamed_and_capped_at_the_upload_limit(monk
 
 
 def test_the_disk_check_counts_what_a_zip_unpacks_to(monkeypatch):
-    from dlcore.importer import check_budget
+    from dlcore.data.importer import check_budget
     from dlcore.limits import load_limits
 
     monkeypatch.setenv("LAYERLAB_MAX_DISK_GB", "0.01")

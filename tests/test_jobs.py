@@ -22,13 +22,14 @@ import numpy as np
 import pytest
 from training_support import train_now
 
-from dlcore import LayerLabError, job_queue, jobs
-from dlcore.evaluate import evaluate_run
+from dlcore import LayerLabError
+from dlcore.data.npz_import import import_npz
+from dlcore.data.ownership import PrivateDataset
 from dlcore.limits import Limits
-from dlcore.npz_import import import_npz
-from dlcore.ownership import PrivateDataset
-from dlcore.runs import run_path
+from dlcore.results.evaluate import evaluate_run
 from dlcore.spec import ConvBlock, DataSpec, DenseLayer, Experiment, ModelSpec, TrainSpec
+from dlcore.train import job_queue, jobs
+from dlcore.train.runs import run_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +71,7 @@ def data_home(home: Path):
 STAND_IN_SERVER = textwrap.dedent(
     """
     import signal, sys, time
-    from dlcore import jobs
+    from dlcore.train import jobs
     from dlcore.spec import Experiment
 
     # Ctrl+C stops it, as it stops Streamlit's server, even where the tests were started with
@@ -224,7 +225,7 @@ def test_a_queued_job_waits_without_a_process_and_cancels_at_once(on_served):
 
 
 def test_nan_loss_stops_training_with_advice(tmp_path):
-    from dlcore.worker import Diverged, make_progress_callback
+    from dlcore.train.worker import Diverged, make_progress_callback
 
     callback = make_progress_callback(tmp_path, tiny(learning_rate=0.5), num_train=64)
     callback.on_train_begin()
@@ -257,7 +258,7 @@ def test_an_attendee_cannot_train_on_another_attendees_dataset():
 
 
 def test_listing_survives_a_run_deleted_while_it_reads(monkeypatch):
-    from dlcore import runs
+    from dlcore.train import runs
 
     kept, gone = (jobs.create_run(tiny(owner=name)) for name in ("a", "b"))
     real = runs.list_run_ids
@@ -319,7 +320,7 @@ def test_simultaneous_submits_never_pass_the_server_limit(monkeypatch):
 
 
 def test_an_idle_scheduler_exits_and_the_next_submit_starts_another(monkeypatch):
-    from dlcore import executor
+    from dlcore.train import executor
 
     monkeypatch.setenv("LAYERLAB_SCHEDULER_IDLE_S", "1")
     jobs.ensure_scheduler(wait=True)

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 from pages_support import tiny_experiment
 
-from dlcore import curves, jobs, summary
-from dlcore.callbacks import make_early_stopping, make_progress_callback
 from dlcore.cli import main
-from dlcore.evaluation_files import read_evaluation
-from dlcore.run_outputs import read_model
-from dlcore.runs import read_status, run_path
+from dlcore.results import summary
 from dlcore.spec import TrainSpec
-from dlcore.worker import _save_final_model, run_job
+from dlcore.train import curves, jobs
+from dlcore.train.callbacks import make_early_stopping, make_progress_callback
+from dlcore.train.evaluation import read_evaluation
+from dlcore.train.run_outputs import read_model
+from dlcore.train.runs import read_status, run_path
+from dlcore.train.worker import _save_final_model, run_job
 
 # validation accuracy peaks at epoch 2, validation loss is lowest at epoch 3
 EPOCH_LOGS = [

@@ -60,7 +60,7 @@ def test_ten_sessions_each_start_a_job(tmp_path, monkeypatch):
         load.ARTIFACTS.mkdir(parents=True, exist_ok=True)
         pages[0].screenshot(path=str(load.ARTIFACTS / "test-train-attendee-01.png"))
 
-    from dlcore.runs import read_spec
+    from dlcore.train.runs import read_spec
 
     names = [load.attendee_name(i) for i in range(load.NUM_SESSIONS)]
     assert len(runs) == load.NUM_SESSIONS

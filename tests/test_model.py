@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from dlcore import LayerLabError
-from dlcore.layer_table import (
+from dlcore.limits import Limits
+from dlcore.model.build import build_model, compile_model
+from dlcore.model.layer_table import (
     ShapeError,
     check_model_size,
     conv_output_size,
@@ -19,8 +21,6 @@ from dlcore.layer_table import (
     model_diagram,
     table_totals,
 )
-from dlcore.limits import Limits
-from dlcore.model import build_model, compile_model
 from dlcore.spec import (
     BACKBONES,  # their tables are checked against Keras in test_transfer.py
     PRESETS,
@@ -125,7 +125,7 @@ def test_table_rows_for_augmentation_and_batch_norm():
 
 def test_layer_table_does_not_import_keras():
     code = (
-        "import sys; from dlcore.layer_table import layer_table, model_diagram; "
+        "import sys; from dlcore.model.layer_table import layer_table, model_diagram; "
         "from dlcore.spec import preset_model; "
         "layer_table(preset_model('vgg-bn'), (32, 32, 3), 10); "
         "model_diagram(preset_model('lenet'), (28, 28, 1), 10); "

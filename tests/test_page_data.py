@@ -13,7 +13,7 @@ from pages_support import INSTRUCTOR_CODE, id_for, key_for
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from dlcore.dataset import Dataset, read_manifest, save_dataset
+from dlcore.data.dataset import Dataset, read_manifest, save_dataset
 from dlcore.storage import scratch_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,8 +210,8 @@ def test_importing_under_an_existing_name_asks_before_replacing():
 
 
 def test_a_name_that_runs_trained_on_is_refused_before_the_click():
-    from dlcore import jobs
     from dlcore.spec import DataSpec, Experiment
+    from dlcore.train import jobs
 
     at = _import_zip_as(_data_page(), "pets", _class_files())
     at.button(key="_data_go").click().run()

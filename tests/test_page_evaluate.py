@@ -9,21 +9,22 @@ import numpy as np
 import pytest
 from pages_support import OWNER, OWNER_ID, copy_of_tiny_run, id_for, open_page, texts
 
-from dlcore import LayerLabError, jobs
-from dlcore.catalogue import load_dataset
-from dlcore.dataset import save_dataset
-from dlcore.evaluate import (
+from dlcore import LayerLabError
+from dlcore.data.catalogue import load_dataset
+from dlcore.data.dataset import save_dataset
+from dlcore.results.evaluate import (
     cell_examples,
     confused_pairs,
     confusion_frame,
     evaluate_run,
     misclassified,
     report_frame,
-    summarize,
 )
-from dlcore.runs import write_status
 from dlcore.storage import atomic_write_json, read_json
 from dlcore.text import escape_markdown as md
+from dlcore.train import jobs
+from dlcore.train.evaluation import summarize
+from dlcore.train.runs import write_status
 
 
 def _confusion_chart(at, run_id):

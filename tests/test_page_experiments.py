@@ -10,14 +10,14 @@ import pandas as pd
 import pyarrow as pa
 from pages_support import OWNER, copy_of_tiny_run, id_for, open_page, texts
 
-from dlcore import jobs
-from dlcore.catalogue import load_dataset
-from dlcore.dataset import save_dataset
-from dlcore.records import MetricRow
-from dlcore.run_outputs import append_metric
-from dlcore.runs import run_path, write_status
+from dlcore.data.catalogue import load_dataset
+from dlcore.data.dataset import save_dataset
 from dlcore.spec import DataSpec, Experiment, TrainSpec
 from dlcore.text import escape_markdown
+from dlcore.train import jobs
+from dlcore.train.records import MetricRow
+from dlcore.train.run_outputs import append_metric
+from dlcore.train.runs import run_path, write_status
 
 
 def test_opens_cold_and_asks_for_a_run():

@@ -8,7 +8,7 @@ import numpy as np
 from pages_support import INSTRUCTOR_CODE, id_for, key_for
 from streamlit.testing.v1 import AppTest
 
-from dlcore.dataset import Dataset, save_dataset
+from dlcore.data.dataset import Dataset, save_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

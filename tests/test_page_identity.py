@@ -26,12 +26,13 @@ from pages_support import (
 )
 from streamlit.testing.v1 import AppTest
 
-from dlcore import LayerLabError, jobs
+from dlcore import LayerLabError
 from dlcore.attendees import attendee_id, new_key
-from dlcore.catalogue import load_dataset
-from dlcore.dataset import read_manifest, save_dataset
-from dlcore.runs import record_worker, run_path, write_status
+from dlcore.data.catalogue import load_dataset
+from dlcore.data.dataset import read_manifest, save_dataset
 from dlcore.storage import atomic_write_json, read_json
+from dlcore.train import jobs
+from dlcore.train.runs import record_worker, run_path, write_status
 
 PRIVATE = "ada-photos"
 

@@ -12,11 +12,17 @@ import numpy as np
 from pages_support import OWNER, OWNER_ID, copy_of_tiny_run, open_page, texts, tiny_experiment
 from PIL import Image
 
-from dlcore import jobs, worker
-from dlcore.layer_table import layer_table
-from dlcore.runs import read_dataset_info, read_spec, record_worker, run_path, write_dataset_info
+from dlcore.model.layer_table import layer_table
 from dlcore.spec import DenseLayer, ModelSpec
 from dlcore.text import escape_markdown as md
+from dlcore.train import jobs, worker
+from dlcore.train.runs import (
+    read_dataset_info,
+    read_spec,
+    record_worker,
+    run_path,
+    write_dataset_info,
+)
 
 HOSTILE = "**bold** [link](http://x.test) :red[red] <b>b</b> $x$"
 
@@ -57,7 +63,7 @@ def test_shows_filters_feature_maps_and_heat_map(run_id):
 
 
 def test_another_validation_image_and_its_true_class(run_id):
-    from dlcore.catalogue import load_dataset
+    from dlcore.data.catalogue import load_dataset
 
     at = open_page("inside", attendee=OWNER)
     at.slider[0].set_value(7).run()
@@ -92,7 +98,7 @@ def test_filters_over_time_slider_runs_from_random_noise(run_id):
 
 
 def test_a_run_trained_before_filters_were_saved_says_what_to_do(tmp_path):
-    from dlcore.runs import FILTERS
+    from dlcore.train.runs import FILTERS
 
     path = copy_of_tiny_run(tmp_path)
     (path / FILTERS).unlink()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pages_support import id_for, open_page, texts
 
-from dlcore import jobs
-from dlcore.runs import CANCEL, run_path, write_status
 from dlcore.spec import DataSpec, Experiment
+from dlcore.train import jobs
+from dlcore.train.runs import CANCEL, run_path, write_status
 
 
 def _run(name: str, state: str = "completed", accuracy: float | None = None, label=None) -> str:

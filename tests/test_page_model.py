@@ -6,10 +6,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dlcore.catalogue import train_size
-from dlcore.layer_table import layer_table, table_totals
-from dlcore.runs import read_spec
-from dlcore.spec import preset_model, preset_training
+from dlcore.data.catalogue import train_size
+from dlcore.model.layer_table import layer_table, table_totals
+from dlcore.recipes import preset_training
+from dlcore.spec import preset_model
+from dlcore.train.runs import read_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

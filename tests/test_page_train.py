@@ -18,10 +18,10 @@ from pages_support import (
 )
 from streamlit.testing.v1 import AppTest
 
-from dlcore import job_queue, jobs
 from dlcore.attendees import new_key
-from dlcore.runs import record_worker, run_path, write_status
 from dlcore.spec import Experiment, TrainSpec
+from dlcore.train import job_queue, jobs
+from dlcore.train.runs import record_worker, run_path, write_status
 
 
 def test_opens_cold_and_asks_for_a_dataset():
@@ -179,8 +179,8 @@ def test_a_schedule_shows_its_preview_before_training():
 
 
 def test_the_rate_a_scheduled_run_logged_is_drawn_under_its_loss():
-    from dlcore.records import MetricRow
-    from dlcore.run_outputs import append_metric
+    from dlcore.train.records import MetricRow
+    from dlcore.train.run_outputs import append_metric
 
     run_id = jobs.create_run(tiny_experiment())
     path = run_path(run_id)
@@ -198,7 +198,7 @@ def test_the_rate_a_scheduled_run_logged_is_drawn_under_its_loss():
 def test_a_finished_run_names_its_kept_epoch_and_plots_the_loss_per_batch():
     """One rule, said where the figure is: the validation accuracy is the kept epoch's, the
     curves mark that epoch, and the batch chart draws per-stretch losses, smoothed."""
-    from dlcore.worker import run_job
+    from dlcore.train.worker import run_job
 
     experiment = tiny_experiment()
     training = TrainSpec(epochs=2, batch_size=16)

@@ -13,10 +13,10 @@ from pages_support import APP, OWNER, copy_of_tiny_run, key_for, open_page, text
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from dlcore.dataset import Dataset, save_dataset
-from dlcore.runs import write_status
+from dlcore.data.dataset import Dataset, save_dataset
 from dlcore.storage import atomic_write_json, read_json
 from dlcore.text import escape_markdown as md
+from dlcore.train.runs import write_status
 
 LINK = "[Instructor login](https:evil.example)"
 IMAGE = "![x](https://evil.example/p.png)"

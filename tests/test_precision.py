@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from pages_support import tiny_experiment
 
-from dlcore import LayerLabError, backend, jobs
-from dlcore.callbacks import Float32Twin
-from dlcore.evaluation_files import read_evaluation
-from dlcore.model import build_model
-from dlcore.runs import BEST, MODEL, run_path
+from dlcore import LayerLabError, backend
+from dlcore.model.build import build_model
 from dlcore.spec import AugmentSpec, Experiment, TrainSpec, preset_model
-from dlcore.worker import run_job
+from dlcore.train import jobs
+from dlcore.train.callbacks import Float32Twin
+from dlcore.train.evaluation import read_evaluation
+from dlcore.train.runs import BEST, MODEL, run_path
+from dlcore.train.worker import run_job
 
 CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {extra}\nbugs\t\t: spectre_v1\n"
 

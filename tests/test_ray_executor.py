@@ -20,16 +20,18 @@ from pathlib import Path
 
 import pytest
 
-from dlcore import LayerLabError, jobs
-from dlcore.executor import executor_settings
-from dlcore.layer_table import estimate_training_memory_mb, layer_table
+from dlcore import LayerLabError
 from dlcore.limits import load_limits
-from dlcore.ray_resources import Capacity, fits, gpu_fraction, task_resources
-from dlcore.ray_task import task_environment
-from dlcore.records import RunStatus
-from dlcore.run_outputs import model_file
-from dlcore.runs import list_run_ids, run_path, write_status
-from dlcore.spec import DataSpec, Experiment, preset_experiment, preset_model
+from dlcore.model.layer_table import estimate_training_memory_mb, layer_table
+from dlcore.recipes import preset_experiment
+from dlcore.spec import DataSpec, Experiment, preset_model
+from dlcore.train import jobs
+from dlcore.train.executor import executor_settings
+from dlcore.train.ray_resources import Capacity, fits, gpu_fraction, task_resources
+from dlcore.train.ray_task import task_environment
+from dlcore.train.records import RunStatus
+from dlcore.train.run_outputs import model_file
+from dlcore.train.runs import list_run_ids, run_path, write_status
 
 ROOT = Path(__file__).resolve().parents[1]
 H200_MB = 143_771.0  # what nvidia-smi reports for an H200
@@ -136,8 +138,8 @@ def test_the_instructor_page_shows_the_node_each_run_trains_on():
 
 
 def test_the_pages_starting_phase_follows_the_ray_dispatchers_room(layerlab_home):
-    from dlcore.executor import STATE, queue_dir
     from dlcore.storage import atomic_write_json
+    from dlcore.train.executor import STATE, queue_dir
 
     running = jobs.create_run(Experiment(data=DataSpec("digits"), owner="ada"))
     write_status(run_path(running), status="running", executor="ray")

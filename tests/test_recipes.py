@@ -8,21 +8,21 @@ import dataclasses
 import pytest
 from pages_support import OWNER, open_page, texts
 
-from dlcore import LayerLabError, cli, cli_train, jobs, worker
-from dlcore.catalogue import train_size
-from dlcore.recipes import RECIPES, describe_training
-from dlcore.runs import run_path
-from dlcore.schedules import learning_rate_at
-from dlcore.spec import (
+from dlcore import LayerLabError, cli
+from dlcore.cli import train as cli_train
+from dlcore.data.catalogue import train_size
+from dlcore.model.schedules import learning_rate_at
+from dlcore.recipes import (
     PRESET_TRAINING,
-    PRESETS,
-    DataSpec,
-    Experiment,
-    TrainSpec,
+    RECIPES,
+    describe_training,
     matching_recipe,
     preset_experiment,
     preset_training,
 )
+from dlcore.spec import PRESETS, DataSpec, Experiment, TrainSpec
+from dlcore.train import jobs, worker
+from dlcore.train.runs import run_path
 
 LESSONS = {  # the lessons' material (shared LESSONS.md); batch sizes as the lab has always run them
     "mlp": {"optimizer": "rmsprop", "learning_rate": 0.001, "batch_size": 128, "epochs": 4},

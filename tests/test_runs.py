@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from dlcore import job_queue, jobs, run_comments, runs, storage
-from dlcore.records import MetricRow, RunStatus, WorkerInfo
+from dlcore import storage
 from dlcore.spec import DataSpec, Experiment
+from dlcore.train import job_queue, jobs, run_comments, runs
+from dlcore.train.records import MetricRow, RunStatus, WorkerInfo
 
 
 def _run(owner: str = "a-1", **status) -> str:

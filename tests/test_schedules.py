@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from pages_support import tiny_experiment
 
-from dlcore import charts, jobs, worker
-from dlcore.runs import record_worker, run_path
-from dlcore.schedules import keras_schedule, learning_rate_at, logged_rates, schedule_frame
-from dlcore.scriptgen import schedule_lines
+from dlcore import charts
+from dlcore.model.schedules import keras_schedule, learning_rate_at, logged_rates, schedule_frame
+from dlcore.results.scriptgen import schedule_lines
 from dlcore.spec import Experiment, TrainSpec
+from dlcore.train import jobs, worker
+from dlcore.train.runs import record_worker, run_path
 
 STEPS = 10  # iterations per epoch
 BASE = 0.01
@@ -102,7 +103,7 @@ def test_the_exported_scripts_schedule_gives_the_same_rates(kind):
 
 def test_compile_model_needs_the_steps_for_a_schedule():
     pytest.importorskip("keras")
-    from dlcore.model import build_model, compile_model
+    from dlcore.model.build import build_model, compile_model
     from dlcore.spec import preset_model
 
     model = build_model(preset_model("mlp"), (8, 8, 1), 2)

@@ -14,16 +14,16 @@ from PIL import Image
 
 from dlcore import LayerLabError
 from dlcore.cli import main
-from dlcore.dataset import read_manifest
-from dlcore.images import PrepSettings
-from dlcore.limits import Limits, load_limits
-from dlcore.server_folders import (
+from dlcore.data.dataset import read_manifest
+from dlcore.data.images import PrepSettings
+from dlcore.data.server_folders import (
     NO_ROOTS,
     import_server_folder,
     list_folders,
     peek,
     resolve_folder,
 )
+from dlcore.limits import Limits, load_limits
 
 GREY8 = PrepSettings("grayscale", 8, 8)
 
@@ -231,7 +231,7 @@ def test_data_page_says_how_to_open_server_folders_when_none_are(monkeypatch):
 
 def test_server_folder_images_match_the_same_images_uploaded(root):
     """One preparation for every path: the server folder gives the pixels a folder gives."""
-    from dlcore.importer import import_folder
+    from dlcore.data.importer import import_folder
 
     served = import_server_folder("lessons/mnist/train", "served", GREY8, root=str(root), seed=1)
     direct = import_folder(root / "lessons" / "mnist" / "train", "direct", GREY8, seed=1)

@@ -8,11 +8,11 @@ import dataclasses
 from pages_support import APP, OWNER, OWNER_ID, key_for, tiny_experiment
 from streamlit.testing.v1 import AppTest
 
-from dlcore import jobs
-from dlcore.records import MetricRow
-from dlcore.run_outputs import append_metric
-from dlcore.runs import run_path, write_status
 from dlcore.text import escape_markdown as md
+from dlcore.train import jobs
+from dlcore.train.records import MetricRow
+from dlcore.train.run_outputs import append_metric
+from dlcore.train.runs import run_path, write_status
 
 
 def _start(**session) -> AppTest:
@@ -72,7 +72,7 @@ def test_the_sidebar_is_redrawn_when_the_page_changes_the_dataset_and_model():
     def app():
         import streamlit as st
 
-        from dlcore.spec import preset_experiment
+        from dlcore.recipes import preset_experiment
         from pages import common, state
         from pages.sidebar import refresh_sidebar, render_sidebar
 

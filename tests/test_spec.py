@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from dlcore.recipes import preset_experiment
 from dlcore.spec import (
     PRESETS,
     AugmentSpec,
@@ -14,7 +15,6 @@ from dlcore.spec import (
     Experiment,
     ModelSpec,
     TrainSpec,
-    preset_experiment,
     preset_model,
 )
 

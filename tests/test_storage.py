@@ -53,9 +53,9 @@ def test_keras_and_matplotlib_write_nothing_in_home(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KERAS", "MPL", "XDG_"))}
     env |= {"HOME": str(home), "LAYERLAB_HOME": str(lab), "TF_CPP_MIN_LOG_LEVEL": "2"}
     script = (
-        "import dlcore.model, numpy as np, matplotlib.pyplot\n"
+        "import dlcore.model.build, numpy as np, matplotlib.pyplot\n"
         "from dlcore.spec import preset_model\n"
-        "m = dlcore.model.build_model(preset_model('mlp'), (8, 8, 1), 3)\n"
+        "m = dlcore.model.build.build_model(preset_model('mlp'), (8, 8, 1), 3)\n"
         "m.predict(np.zeros((1, 8, 8, 1), np.uint8), verbose=0)\n"
     )
     root = Path(__file__).resolve().parents[1]

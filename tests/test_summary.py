@@ -6,8 +6,8 @@ import os
 
 import pandas as pd
 
-from dlcore import classroom, summary, trials
 from dlcore.attendees import attendee_id
+from dlcore.results import classroom, summary, trials
 from dlcore.spec import AugmentSpec, ConvBlock, DenseLayer, ModelSpec, preset_model
 
 
@@ -143,11 +143,11 @@ def test_leaderboard_labels_are_plain_text():
 
 
 def test_class_overview_groups_runs_by_attendee_with_queue_and_progress(layerlab_home):
-    from dlcore import jobs
-    from dlcore.records import MetricRow
-    from dlcore.run_outputs import append_metric
-    from dlcore.runs import record_worker, run_path, write_status
     from dlcore.spec import DataSpec, Experiment
+    from dlcore.train import jobs
+    from dlcore.train.records import MetricRow
+    from dlcore.train.run_outputs import append_metric
+    from dlcore.train.runs import record_worker, run_path, write_status
 
     running = jobs.create_run(Experiment(data=DataSpec("digits"), owner=BOB), owner_label="bob")
     path = run_path(running)
@@ -181,8 +181,8 @@ def test_class_overview_groups_runs_by_attendee_with_queue_and_progress(layerlab
 
 
 def _commented_run(label: str, comment: str) -> dict:
-    from dlcore import jobs, run_comments
     from dlcore.spec import DataSpec, Experiment
+    from dlcore.train import jobs, run_comments
 
     owner = attendee_id(label.encode().hex().ljust(32, "k"))
     run_id = jobs.create_run(Experiment(data=DataSpec("digits"), owner=owner), owner_label=label)

@@ -8,11 +8,14 @@ import math
 
 import pytest
 
-from dlcore import LayerLabError, job_queue, jobs, sweep_jobs, sweep_results, trials
-from dlcore import sweep as sweeps
+from dlcore import LayerLabError
 from dlcore.limits import Limits
-from dlcore.runs import run_path, write_status
-from dlcore.spec import ConvBlock, DataSpec, Experiment, ModelSpec, preset_experiment
+from dlcore.recipes import preset_experiment
+from dlcore.results import sweep_results, trials
+from dlcore.spec import ConvBlock, DataSpec, Experiment, ModelSpec
+from dlcore.train import job_queue, jobs, sweep_jobs
+from dlcore.train import sweep as sweeps
+from dlcore.train.runs import run_path, write_status
 
 LR_BATCH = {"learning_rate": [0.001, 0.01], "batch_size": [32, 128]}
 
@@ -183,7 +186,7 @@ def test_the_table_of_trials_names_each_run_s_sweep_values():
 
 
 def test_the_heat_map_draws_every_cell_with_its_label():
-    from dlcore import result_charts
+    from dlcore.results import charts as result_charts
 
     statuses = _finished_sweep({(0.001, 32): 0.7, (0.01, 32): 0.9})
     spec = result_charts.sweep_heatmap(
@@ -201,7 +204,7 @@ def test_the_heat_map_draws_every_cell_with_its_label():
 def test_the_cli_prints_one_json_line_per_run_then_the_best(monkeypatch, capsys):
     """Two real (tiny) runs, trained in this process as the scheduler would start them."""
     from dlcore.cli import main
-    from dlcore.worker import run_job
+    from dlcore.train.worker import run_job
 
     def train_queued(**options) -> None:
         for run_id in job_queue.queue_order():

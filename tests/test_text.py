@@ -128,7 +128,7 @@ def test_pages_md_is_the_same_escaping():
 
 
 def test_cli_tables_print_names_as_plain_text(capsys):
-    from dlcore.cli_common import print_table
+    from dlcore.cli.common import print_table
 
     print_table([{"owner": "\u202eada\x1b[31m", "dataset": "cats\ndogs"}], ["owner", "dataset"])
     out = capsys.readouterr().out

@@ -10,14 +10,13 @@ import shutil
 import numpy as np
 import pytest
 
-from dlcore import LayerLabError, jobs, transfer
+from dlcore import LayerLabError
 from dlcore.cli import build_parser, main
-from dlcore.cli_train import train_experiment
-from dlcore.layer_table import layer_table, table_totals
+from dlcore.cli.train import train_experiment
 from dlcore.limits import load_limits
-from dlcore.model import build_model
-from dlcore.run_outputs import read_filter_history, read_metric_rows, read_model
-from dlcore.runs import read_status, run_path
+from dlcore.model import backbones
+from dlcore.model.build import build_model
+from dlcore.model.layer_table import layer_table, table_totals
 from dlcore.spec import (
     ConvBlock,
     DataSpec,
@@ -28,7 +27,10 @@ from dlcore.spec import (
     preset_model,
 )
 from dlcore.storage import runs_dir
-from dlcore.worker import run_job
+from dlcore.train import admission, jobs, transfer
+from dlcore.train.run_outputs import read_filter_history, read_metric_rows, read_model
+from dlcore.train.runs import read_status, run_path
+from dlcore.train.worker import run_job
 
 keras = pytest.importorskip("keras")
 
@@ -76,7 +78,7 @@ def _import_three_digits(name: str, owner: str = "") -> None:
     """Digits 0-2 only, as an attendee's import: a new task with 3 classes."""
     from sklearn.datasets import load_digits
 
-    from dlcore.dataset import Dataset, save_dataset
+    from dlcore.data.dataset import Dataset, save_dataset
 
     digits = load_digits()
     keep = digits.target < 3
@@ -140,7 +142,7 @@ def test_mismatched_input_channels_are_refused_with_what_to_do(source):
         training=TrainSpec(from_run=source),
     )
     with pytest.raises(LayerLabError, match="1-channel .grayscale.*3-channel .colour"):
-        jobs.check_submission(experiment, load_limits())
+        admission.check_submission(experiment, load_limits())
 
 
 def test_other_kernels_are_refused_naming_the_layer(source):
@@ -150,11 +152,11 @@ def test_other_kernels_are_refused_naming_the_layer(source):
         data=DataSpec(dataset="digits"), model=other, training=TrainSpec(from_run=source)
     )
     with pytest.raises(LayerLabError, match="conv2_1 has 8 filters of 3x3.*here 12 of 5x5"):
-        jobs.check_submission(experiment, load_limits())
+        admission.check_submission(experiment, load_limits())
     mlp = Experiment(data=DataSpec(dataset="digits"), model=preset_model("mlp"),
                      training=TrainSpec(from_run=source))  # fmt: skip
     with pytest.raises(LayerLabError, match="does not have"):
-        jobs.check_submission(mlp, load_limits())
+        admission.check_submission(mlp, load_limits())
 
 
 def test_another_attendees_private_run_cannot_be_a_starting_point():
@@ -163,7 +165,7 @@ def test_another_attendees_private_run_cannot_be_a_starting_point():
     mine = Experiment(data=DataSpec(dataset="digits"), model=SOURCE_MODEL,
                       training=TrainSpec(from_run=source), owner=BOB)  # fmt: skip
     with pytest.raises(LayerLabError, match="their own images"):
-        jobs.check_submission(mine, load_limits())
+        admission.check_submission(mine, load_limits())
     assert transfer.check_source(dataclasses.replace(mine, owner=ALICE), (8, 8, 1)) == REUSED
 
 
@@ -199,9 +201,9 @@ def test_backbone_loads_weights_from_the_keras_cache_and_says_what_to_do_without
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     with pytest.raises(LayerLabError, match="dlcore fetch mobilenet.*no_top_v2.h5 into"):
         build_model(preset_model("mobilenet"), (32, 32, 3), 2)
-    saved = transfer.make_backbone("mobilenet", 64, 64, pretrained=False)
-    transfer.weights_dir().mkdir(parents=True)
-    keras.saving.save_model(saved, transfer.weights_path("mobilenet"))  # an .h5, as Keras's
+    saved = backbones.make_backbone("mobilenet", 64, 64, pretrained=False)
+    backbones.weights_dir().mkdir(parents=True)
+    keras.saving.save_model(saved, backbones.weights_path("mobilenet"))  # an .h5, as Keras's
     model = build_model(preset_model("mobilenet"), (32, 32, 3), 2)  # another input size
     loaded = model.get_layer("MobileNetV3Small").get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(loaded, saved.get_weights(), strict=True))
@@ -211,15 +213,15 @@ def test_efficientnet_from_the_cache_preprocesses_as_keras_imagenet(tmp_path, mo
     from keras.src.utils import file_utils
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    transfer.weights_dir().mkdir(parents=True)
-    saved = transfer.make_backbone("efficientnet", 32, 32, pretrained=False)
+    backbones.weights_dir().mkdir(parents=True)
+    saved = backbones.make_backbone("efficientnet", 32, 32, pretrained=False)
     norm = next(layer for layer in saved.layers if layer.name.startswith("normalization"))
     norm.adapt_mean.assign(np.array([0.485, 0.456, 0.406], "float32"))  # as ImageNet's file
     norm.adapt_variance.assign(np.array([0.229, 0.224, 0.225], "float32") ** 2)
     norm.finalize_state()
-    keras.saving.save_model(saved, transfer.weights_path("efficientnet"))
+    keras.saving.save_model(saved, backbones.weights_path("efficientnet"))
     # Keras's own loading path, with its download replaced by the file saved here
-    cached = str(transfer.weights_path("efficientnet"))
+    cached = str(backbones.weights_path("efficientnet"))
     monkeypatch.setattr(file_utils, "get_file", lambda *args, **kwargs: cached)
     reference = keras.applications.EfficientNetB0(input_shape=(32, 32, 3), include_top=False)
     model = build_model(preset_model("efficientnet"), (32, 32, 3), 2)
@@ -234,8 +236,8 @@ def test_efficientnet_from_the_cache_preprocesses_as_keras_imagenet(tmp_path, mo
     copied = later.get_layer("efficientnetb0").predict(images, verbose=0)
     np.testing.assert_allclose(copied, expected, atol=1e-3 * scale)
     # the layer table's figures for it, without Keras
-    assert ours.count_params() == transfer.BACKBONE_INFO["efficientnet"].params
-    assert expected.shape[1:] == transfer.backbone_output_shape("efficientnet", 32, 32)
+    assert ours.count_params() == backbones.BACKBONE_INFO["efficientnet"].params
+    assert expected.shape[1:] == backbones.backbone_output_shape("efficientnet", 32, 32)
     row = layer_table(preset_model("efficientnet"), (20, 40, 3), 2)[2]
     assert (row.name, row.output_shape) == ("efficientnetb0", (1, 2, 1280))
 
@@ -246,7 +248,7 @@ def test_fetch_offline_says_what_to_do(tmp_path, monkeypatch, capsys):
     def offline(name):
         raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(transfer, "_download", offline)
+    monkeypatch.setattr(backbones, "_download", offline)
     assert main(["fetch", "mobilenet"]) == 2
     error = capsys.readouterr().err
     assert "on a machine with internet" in error

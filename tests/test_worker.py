@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from pages_support import tiny_experiment
 
-from dlcore import jobs, worker
 from dlcore.limits import load_limits
-from dlcore.runs import read_status, record_worker, run_path
+from dlcore.train import admission, jobs, worker
+from dlcore.train.runs import read_status, record_worker, run_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ def test_a_status_that_cannot_be_written_reads_interrupted_once_the_worker_ends(
     script = textwrap.dedent(
         """
         import errno, sys
-        from dlcore import worker
+        from dlcore.train import worker
 
         def disk_full(*args, **kwargs):
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -104,7 +104,7 @@ def test_the_worker_checks_the_limits_again_on_the_data_it_loads(monkeypatch):
     build now is over max_model_params, so the job fails with the reason before training."""
     import numpy as np
 
-    from dlcore.dataset import Dataset, save_dataset
+    from dlcore.data.dataset import Dataset, save_dataset
     from dlcore.spec import DataSpec, DenseLayer, Experiment, ModelSpec
 
     def pets(side: int) -> Dataset:
@@ -116,7 +116,7 @@ def test_the_worker_checks_the_limits_again_on_the_data_it_loads(monkeypatch):
     model = ModelSpec(preset="custom", conv_blocks=(), dense_layers=(DenseLayer(16),))
     experiment = Experiment(data=DataSpec("pets"), model=model, owner="a-ann")
     monkeypatch.setenv("LAYERLAB_MAX_MODEL_PARAMS", "5000")  # 8x8: 1,074 parameters
-    jobs.check_submission(experiment, load_limits())  # accepted as submitted
+    admission.check_submission(experiment, load_limits())  # accepted as submitted
     run_id = jobs.create_run(experiment)
     save_dataset(pets(64))  # 64x64: 65,586 parameters
     path = run_path(run_id)

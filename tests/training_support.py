@@ -22,8 +22,8 @@ from dlcore.spec import Experiment
 def started_run(experiment: Experiment, owner_label: str = "") -> Path:
     """A new run of ``experiment`` in the current LAYERLAB_HOME, recorded as started with this
     process as its worker, as the scheduler records a job it starts; returns its directory."""
-    from dlcore import jobs
-    from dlcore.runs import run_path
+    from dlcore.train import jobs
+    from dlcore.train.runs import run_path
 
     path = run_path(jobs.create_run(experiment, owner_label=owner_label))
     _record_start(path)
@@ -31,7 +31,7 @@ def started_run(experiment: Experiment, owner_label: str = "") -> Path:
 
 
 def _record_start(path: Path) -> None:
-    from dlcore.runs import record_worker, write_status
+    from dlcore.train.runs import record_worker, write_status
 
     record_worker(path, os.getpid())  # this process is the run's worker, alive throughout
     now = time.time()
@@ -51,7 +51,7 @@ def train_now(experiment: Experiment, owner_label: str = "", expect: int = 0) ->
     """Create a run of ``experiment`` in the current LAYERLAB_HOME and train it here, now, as
     its worker would; return the run id. ``expect``: the worker's exit code (0: it completed,
     or was cancelled; 1: it failed, with the reason in its status)."""
-    from dlcore import jobs, worker
+    from dlcore.train import jobs, worker
 
     path = started_run(experiment, owner_label)
     code = worker.run_job(path)
@@ -63,8 +63,8 @@ def train_queued_here(**_options: object) -> None:
     """Train every queued run of this data directory in this process, in the fair queue's
     order, now (a queued run with a cancel request is cancelled; a paused queue starts
     nothing): what the scheduler would do, without its process."""
-    from dlcore import executor, job_queue, jobs, worker
-    from dlcore.runs import cancel_requested, run_path
+    from dlcore.train import executor, job_queue, jobs, worker
+    from dlcore.train.runs import cancel_requested, run_path
 
     if jobs.queue_paused():
         return
