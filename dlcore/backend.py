@@ -8,6 +8,7 @@ TensorFlow is imported only when it is the Keras backend.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
@@ -36,6 +37,23 @@ def keep_caches_in_data_dir() -> None:
     cache = data_home_path() / "cache"
     os.environ.setdefault("KERAS_HOME", str(cache / "keras"))
     os.environ.setdefault("MPLCONFIGDIR", str(cache / "matplotlib"))
+
+
+_heap_settled = False
+
+
+def settle_heap() -> bool:
+    """Once Keras is imported, take its long-lived objects (millions, with TensorFlow) out of
+    the garbage collector's sight, once, after a full collection. Without this every full
+    collection walks them all: in the web server, after the first page that loaded a model,
+    each rerun of any page took several times longer (``bench/page_rerun.py``). Cheap to call
+    after every rerun; returns whether the heap is settled."""
+    global _heap_settled
+    if not _heap_settled and "keras" in sys.modules:
+        gc.collect()
+        gc.freeze()
+        _heap_settled = True
+    return _heap_settled
 
 
 def backend_name() -> str:
