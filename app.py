@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dlcore.backend import settle_heap
+from dlcore.runtime import settle_heap
 from dlcore.storage import data_home, sweep_scratch
 from pages import frame, navigation
 from pages.sidebar import refresh_sidebar, render_sidebar
@@ -41,7 +41,7 @@ PAGES = [
     for info in navigation.ALL
 ]
 
-settle_heap()  # once a page has loaded Keras: every rerun after it stays fast
+settle_heap()  # if a page imported Keras: every rerun after this one stays fast
 _sweep_scratch_once(str(data_home()))
 _warm_scheduler_once(str(data_home()))
 page = st.navigation(PAGES)

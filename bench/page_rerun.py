@@ -1,5 +1,5 @@
 """Seconds per rerun of a page in a server process that has Keras loaded, with and without
-``backend.settle_heap`` (the app calls it after every rerun).
+``runtime.settle_heap`` (the app calls it at the start of every rerun).
 
     .venv/bin/python bench/page_rerun.py [--page explore] [--reruns 15]
 
@@ -44,7 +44,7 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from pages_support import open_page
 
-    from dlcore import backend
+    from dlcore import runtime
 
     at = open_page(args.page, timeout=60)
     _reruns(at, 2)  # warm: caches filled, modules imported
@@ -62,7 +62,7 @@ def main() -> None:
     report("Keras loaded, heap not settled")
     # app.py calls this at the start of every rerun; AppTest, once switched to a page, reruns
     # only the page's file, so the bench calls it as app.py would.
-    backend.settle_heap()
+    runtime.settle_heap()
     report("Keras loaded, heap settled")
 
 

@@ -13,6 +13,6 @@ class LayerLabError(ValueError):
 
 
 # Before any module of the package can import Keras: its caches go under the data directory.
-from dlcore.backend import keep_caches_in_data_dir  # noqa: E402
+from dlcore.runtime import keep_caches_in_data_dir  # noqa: E402
 
 keep_caches_in_data_dir()

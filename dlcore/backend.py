@@ -8,8 +8,6 @@ TensorFlow is imported only when it is the Keras backend.
 
 from __future__ import annotations
 
-import gc
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlcore.storage import DISK_FULL_ERRNOS, data_home_path, disk_full_message
+from dlcore.storage import DISK_FULL_ERRNOS, disk_full_message
 
 OOM_MESSAGE = (
     "Out of memory while training: use a smaller batch size or a smaller network (fewer "
@@ -27,33 +25,6 @@ OOM_MESSAGE = (
 _OOM_TEXT = ("RESOURCE_EXHAUSTED", "OUT_OF_MEMORY", "OOM WHEN ALLOCATING", "OUT OF MEMORY")
 _DISK_FULL_TEXT = ("NO SPACE LEFT ON DEVICE", "DISK QUOTA EXCEEDED")
 BFLOAT16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}  # /proc/cpuinfo flags of native bfloat16
-
-
-def keep_caches_in_data_dir() -> None:
-    """Point Keras's and matplotlib's config and cache folders into the data directory, so
-    that nothing is written to ``$HOME`` (``~/.keras/keras.json``, a font cache). Keras reads
-    ``KERAS_HOME`` once, when it is imported: ``import dlcore`` calls this first. Settings an
-    operator made in the environment win."""
-    cache = data_home_path() / "cache"
-    os.environ.setdefault("KERAS_HOME", str(cache / "keras"))
-    os.environ.setdefault("MPLCONFIGDIR", str(cache / "matplotlib"))
-
-
-_heap_settled = False
-
-
-def settle_heap() -> bool:
-    """Once Keras is imported, take its long-lived objects (millions, with TensorFlow) out of
-    the garbage collector's sight, once, after a full collection. Without this every full
-    collection walks them all: in the web server, after the first page that loaded a model,
-    each rerun of any page took several times longer (``bench/page_rerun.py``). Cheap to call
-    after every rerun; returns whether the heap is settled."""
-    global _heap_settled
-    if not _heap_settled and "keras" in sys.modules:
-        gc.collect()
-        gc.freeze()
-        _heap_settled = True
-    return _heap_settled
 
 
 def backend_name() -> str:

@@ -6,7 +6,7 @@ drawn as plain text (``dlcore.text.plain``): no bidi control can reverse an axis
 
 This module draws how runs learn (curves per epoch, loss per batch, the learning rate, runs
 overlaid) and holds the helpers every chart module shares; a dataset's charts are in
-``data_charts``, a trained model's results in ``result_charts``.
+``dlcore.data.charts``, a trained model's results in ``dlcore.results.charts``.
 """
 
 from __future__ import annotations

@@ -56,9 +56,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextlib.contextmanager
-def streamlit_server(home: Path, env: dict | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start ``streamlit run app.py`` with LAYERLAB_HOME=home; yield (base url, process)."""
+def _start_streamlit(home: Path, env: dict | None) -> tuple[str, subprocess.Popen, object]:
+    """One try at starting the server on a free port: (url, process, log), or None when the
+    port was taken before the server bound it (another test worker may pick the same one)."""
     port = free_port()
     log = open(home.parent / f"streamlit-{port}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
@@ -83,26 +83,52 @@ def streamlit_server(home: Path, env: dict | None = None) -> Iterator[tuple[str,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    # Ours is up when its own log says so: a health answer alone could come from another
+    # worker's server on the same port.
+    while b"You can now view" not in Path(log.name).read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process, log)
+            if b"is not available" in Path(log.name).read_bytes():  # the port was taken
+                return None
+            raise RuntimeError(f"streamlit did not start; see {log.name}")
+        time.sleep(0.2)
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200 and process.poll() is None:
+                    return url, process, log
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process, log)
+            raise RuntimeError(f"streamlit did not start; see {log.name}")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen, log) -> None:
+    process.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    if process.poll() is None:
+        process.kill()
+    log.close()
+
+
+@contextlib.contextmanager
+def streamlit_server(home: Path, env: dict | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start ``streamlit run app.py`` with LAYERLAB_HOME=home; yield (base url, process)."""
+    for _ in range(3):
+        started = _start_streamlit(home, env)
+        if started is not None:
+            break
+    else:
+        raise RuntimeError("streamlit found no free port in 3 tries")
+    url, process, log = started
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start; see {log.name}")
-            time.sleep(0.3)
         yield url, process
     finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-        if process.poll() is None:
-            process.kill()
-        log.close()
+        _stop(process, log)
 
 
 @contextlib.contextmanager

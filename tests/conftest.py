@@ -15,10 +15,13 @@ os.environ.setdefault("LAYERLAB_PREWARM", "0")  # a scheduler starts only when a
 
 
 def pytest_xdist_auto_num_workers(config):
-    """``-n auto`` (pyproject's addopts): one worker more than the cores, since many tests
-    spend seconds waiting on a training process, a browser or a server (on 2 cores: 3 workers,
-    about 170 s for the suite against 180 s with 2)."""
-    return (os.cpu_count() or 1) + 1
+    """``-n auto`` (pyproject's addopts): one worker more than the cores this process may use,
+    since many tests spend seconds waiting on a training process, a browser or a server (on 2
+    cores: 3 workers, about 170 s for the suite against 180 s with 2); at most 6, as each
+    worker imports TensorFlow. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` sets the number instead."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist reads it
+    return min(len(os.sched_getaffinity(0)) + 1, 6)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -95,10 +98,10 @@ def run_id(tiny_run, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _settle_the_framework_heap():
-    """As the app does after each rerun (``backend.settle_heap``): once a test has imported
-    Keras, the page tests after it run as fast as before it (2 s instead of 0.4 s each)."""
+    """As the app does at each rerun (``runtime.settle_heap``): once a test has imported Keras,
+    the page tests after it run as fast as before it (0.4 s each instead of 2 s)."""
     yield
     if "keras" in sys.modules:
-        from dlcore.backend import settle_heap
+        from dlcore.runtime import settle_heap
 
         settle_heap()

@@ -198,13 +198,13 @@ def test_a_full_disk_while_evaluating_says_what_to_do(finished, monkeypatch):
     import errno
 
     from dlcore import LayerLabError
-    from dlcore.train import evaluation as evaluation_files
+    from dlcore.train import evaluation
 
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     (finished / EVALUATION).unlink()  # a cancelled run is evaluated when a page asks
-    monkeypatch.setattr(evaluation_files, "atomic_write_bytes", disk_full)
+    monkeypatch.setattr(evaluation, "atomic_write_bytes", disk_full)
     with pytest.raises(LayerLabError, match="disk is full while saving the run's evaluation"):
         evaluate_run(finished.name)
     assert jobs.status(finished.name)["status"] == "completed"

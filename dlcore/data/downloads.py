@@ -9,12 +9,12 @@ import socket
 from typing import Any
 
 from dlcore import LayerLabError
-from dlcore.backend import keep_caches_in_data_dir
 from dlcore.data.arrays import dataset_from_arrays
 from dlcore.data.builtin import BUILTINS, CATS_URL, DIGIT_SETS
 from dlcore.data.dataset import Dataset
 from dlcore.data.images import PrepSettings
 from dlcore.data.importer import dataset_from_zip
+from dlcore.runtime import keep_caches_in_data_dir
 from dlcore.storage import cache_dir, datasets_dir
 
 

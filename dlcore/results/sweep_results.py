@@ -80,8 +80,8 @@ def sweep_table(statuses: list[dict]) -> pd.DataFrame:
 
 
 def grid_cells(statuses: list[dict]) -> pd.DataFrame:
-    """One cell per run of a sweep for ``result_charts.sweep_heatmap``: x and y (the first and
-    second setting's values as text, ordered by value; y "" for one setting), val_accuracy and
+    """One cell per run of a sweep for ``dlcore.results.charts.sweep_heatmap``: x and y (the first
+    and second setting's values as text, ordered by value; y "" for one setting), val_accuracy and
     text (the accuracy in percent, else the run's state)."""
     names = ordered(statuses[0].get("sweep_values") or {}) if statuses else []
     rows = []

@@ -42,6 +42,9 @@ STATE = "scheduler.json"  # its pid, its executor and whether it is ready
 PAUSED = "paused"  # present while the instructor has paused the queue
 # The dispatcher process of each executor (``python -m MODULE``).
 DISPATCHERS = {"local": "dlcore.train.scheduler", "ray": "dlcore.train.ray_executor"}
+# Their names before dlcore was grouped by steps: a dispatcher started by that code outlives a
+# server restart, and its jobs would run code that is gone; it is recognised and stopped.
+OLD_DISPATCHERS = ("dlcore.scheduler", "dlcore.ray_executor")
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ def has_room(job: RunStatus, running: list[RunStatus]) -> bool:
 
 def worker_environment() -> dict[str, str]:
     """The environment of the scheduler and so of every job it forks."""
-    from dlcore.backend import keep_caches_in_data_dir
+    from dlcore.runtime import keep_caches_in_data_dir
 
     keep_caches_in_data_dir()
     return {
@@ -198,8 +201,8 @@ def ensure_scheduler(wait: bool = False, timeout: float = 120.0) -> None:
     another executor (the settings changed) is stopped first. ``wait``: until it is ready to
     start a job at once (Keras imported; for Ray, connected to the cluster)."""
     name = check_executor().executor
-    if read_state().get("executor", "local") != name and poke():
-        stop_scheduler()
+    if not running_current_dispatcher(name) and poke():
+        stop_scheduler()  # another executor's (the settings changed), or older code's
     if not poke():
         log = open(queue_dir() / "scheduler.log", "ab")  # noqa: SIM115
         with log:
@@ -216,6 +219,15 @@ def ensure_scheduler(wait: bool = False, timeout: float = 120.0) -> None:
         if read_state().get("ready") and poke():
             return
         time.sleep(0.1)
+
+
+def running_current_dispatcher(executor: str) -> bool:
+    """Whether ``scheduler.json`` names the dispatcher this code starts for ``executor``; one
+    of another executor, or one started by an older LayerLab (which wrote no module), is not."""
+    state = read_state()
+    return (
+        state.get("executor", "local") == executor and state.get("module") == DISPATCHERS[executor]
+    )
 
 
 def warm_up() -> None:
@@ -250,7 +262,8 @@ def _is_scheduler(pid: int) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return not Path("/proc").is_dir()  # no /proc to ask: trust the state file
-    return any(module.encode() in command for module in DISPATCHERS.values())
+    names = (*DISPATCHERS.values(), *OLD_DISPATCHERS)
+    return any(b"\0" + module.encode() + b"\0" in b"\0" + command for module in names)
 
 
 def pause_queue() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dlcore import LayerLabError
+from dlcore.runtime import settle_heap
 from dlcore.storage import atomic_write_bytes
 from dlcore.train.records import MetricRow
 from dlcore.train.runs import (
@@ -70,6 +71,8 @@ def read_model(run_id: str):
     dlcore saved in a run directory are loaded, and in Keras's safe mode."""
     name = model_file(run_id).name  # before importing Keras: a run without a model fails fast
     import keras
+
+    settle_heap()  # Keras's first import in this process: settled before any model exists
 
     try:
         return keras.saving.load_model(model_file(run_id), safe_mode=True)

@@ -30,6 +30,7 @@ from dlcore import LayerLabError
 from dlcore.limits import load_limits
 from dlcore.storage import atomic_write_json, data_home_path, file_lock, subdir
 from dlcore.train.executor import (
+    DISPATCHERS,
     STATE,
     cancel_queued,
     queue_dir,
@@ -49,17 +50,21 @@ IDLE_EXIT_S = float(os.environ.get("LAYERLAB_SCHEDULER_IDLE_S", 3600))
 
 
 def preload() -> None:
-    """Import what a job needs, without running any framework operation."""
+    """Import what a job needs, without running any framework operation; then settle the heap
+    (``runtime.settle_heap``): the forked jobs share the imported modules' pages, which the
+    garbage collector would otherwise touch, and so copy, in every job."""
     import keras  # noqa: F401
     import sklearn.metrics  # noqa: F401
 
-    from dlcore import backend  # noqa: F401
+    from dlcore import runtime
     from dlcore.data import catalogue, images  # noqa: F401
     from dlcore.model import build  # noqa: F401
     from dlcore.train import (
         evaluation,  # noqa: F401
         worker,  # noqa: F401
     )
+
+    runtime.settle_heap()
 
 
 class Scheduler:
@@ -94,7 +99,14 @@ class Scheduler:
     def state(self, ready: bool) -> dict:
         """What ``scheduler.json`` says of this dispatcher (``dlcore.train.executor`` reads it)."""
         gpus = [dataclasses.asdict(g) for g in self.gpus]
-        return {"pid": os.getpid(), "executor": self.executor, "ready": ready, "gpus": gpus}
+        module = DISPATCHERS[self.executor]  # ``python -m`` of this code's dispatcher
+        return {
+            "pid": os.getpid(),
+            "executor": self.executor,
+            "module": module,
+            "ready": ready,
+            "gpus": gpus,
+        }
 
     def close(self) -> None:
         """Called once when the dispatcher stops."""

@@ -3,8 +3,8 @@ learning rate and the batch size. The settings: learning rate, batch size, epoch
 every dense layer) and the filters of one conv block.
 
 This module is the sweep as a value: which settings it varies and their values, and the
-experiments it expands to. Queuing them is ``sweep_jobs``; grouping the runs into sweeps and
-the grid of their accuracy is ``sweep_results``.
+experiments it expands to. Queuing them is ``dlcore.train.sweep_jobs``; grouping the runs into
+sweeps and the grid of their accuracy is ``dlcore.results.sweep_results``.
 """
 
 from __future__ import annotations
