@@ -45,8 +45,8 @@ DENSE = "each bar is one unit's output for this image (after its activation)"
 
 
 def shape_text(shape) -> str:
-    """(24, 24, 20) as 24×24×20: the way the layer table writes it."""
-    return "×".join(str(int(size)) for size in shape)
+    """(24, 24, 20) as 24 x 24 x 20: the way the layer table writes it."""
+    return " x ".join(str(int(size)) for size in shape)
 
 
 def mosaic(tiles: np.ndarray, columns: int, side: int = 48) -> np.ndarray:

@@ -124,7 +124,7 @@ def test_workshop_path(tmp_path, monkeypatch):
 
         open_step(page, "inside")
         page.get_by_text("Where the network looked", exact=False).first.wait_for(timeout=120_000)
-        page.get_by_text(re.compile(r"conv1_1 · 24×24×20")).first.wait_for()  # the layer table's
+        page.get_by_text("conv1_1 · 24 x 24 x 20").first.wait_for()  # the layer table's
         shot(page, folder, "6b-inside-image")
         page.get_by_role("tab", name="Filters").click()
         page.get_by_text("Filters over time").first.wait_for()

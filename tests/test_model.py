@@ -201,7 +201,7 @@ def test_model_diagram_is_left_to_right_dot():
     dot = model_diagram(LECTURE, (32, 32, 1), 10, AugmentSpec(flip="horizontal"))
     assert dot.startswith("digraph") and "rankdir=LR" in dot
     assert "input -> prep -> block1 -> head -> dense1 -> output;" in dot
-    assert "14x14x10" in dot and "Augmentation (flip)" in dot
+    assert "14 x 14 x 10" in dot and "Augmentation (flip)" in dot
     assert dot.count("[label=") == 6
 
 

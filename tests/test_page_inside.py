@@ -28,7 +28,7 @@ HOSTILE = "**bold** [link](http://x.test) :red[red] <b>b</b> $x$"
 
 
 def _shape(shape) -> str:
-    return "×".join(str(size) for size in shape)
+    return " x ".join(str(size) for size in shape)
 
 
 def _images(at) -> int:

@@ -290,6 +290,6 @@ def _group_label(title: str, rows: list[LayerRow]) -> str:
     parts = [title] if title else []
     parts += [f"{n} x {kind}" if n > 1 else kind for kind, n in counts.items() if kind != title]
     params = sum(row.params for row in rows)
-    shape = "x".join(str(n) for n in rows[-1].output_shape)
+    shape = " x ".join(str(n) for n in rows[-1].output_shape)  # as the layer table writes it
     parts.append(f"→ {shape}" + (f" ({params:,} params)" if params else ""))
     return "\\n".join(part.replace('"', "'") for part in parts)
