@@ -6,6 +6,7 @@ import streamlit as st
 
 from dlcore import LayerLabError
 from dlcore.limits import load_limits
+from dlcore.model.schedules import SCHEDULE_LABELS
 from dlcore.results import summary
 from dlcore.spec import FLIPS, OPTIMIZERS, AugmentSpec, TrainSpec
 from dlcore.train import jobs
@@ -192,7 +193,9 @@ with st.expander("Epoch, batch, loss... what do these words mean?"):
 st.subheader("How the network learns")
 recipe_slot = st.container()  # the recipe choice, drawn once the settings below are known
 training, max_images = _training_controls(experiment.training, experiment.data.max_train_images)
-with st.expander("Learning-rate schedule", expanded=training.lr_schedule != "constant"):
+# Closed, its label naming the schedule: open, the expander pushed Start below a 1366x900 screen.
+schedule_name = SCHEDULE_LABELS[training.lr_schedule].lower()
+with st.expander(f"Learning-rate schedule: {schedule_name}", key="lr_schedule_expander"):
     training = schedule_views.schedule_controls(training)
     try:
         num_images = len(common.dataset_for(dataset).y_train)
