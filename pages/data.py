@@ -7,6 +7,7 @@ import streamlit as st
 
 from dlcore import LayerLabError
 from dlcore.data import catalogue, importer, npz_import, server_folders
+from dlcore.data.downloads import DatasetUnavailable
 from dlcore.data.folders import IMAGE_TYPES
 from dlcore.limits import load_limits
 from dlcore.spec import DataSpec
@@ -28,7 +29,7 @@ START_WITH = DataSpec().dataset  # the README's first step: the MNIST sample
 MB = 1024 * 1024
 
 
-def _builtin_controls(rows: list[dict]) -> tuple[str, bool]:
+def _builtin_sets(rows: list[dict]) -> None:
     titles = {r["name"]: plain(r["title"]) for r in rows}
     names = list(titles)
     current = current_dataset()
@@ -37,9 +38,9 @@ def _builtin_controls(rows: list[dict]) -> tuple[str, bool]:
     choice = pick.selectbox(
         "Dataset", names, index=names.index(start), format_func=titles.get, key="_data_pick"
     )
-    clicked = use.button("Use this dataset", type="primary", key="_data_use")
+    if use.button("Use this dataset", type="primary", key="_data_use"):
+        _use_builtin(choice, rows)  # its progress and any error show here, above the table
     views.builtin_table(rows)
-    return choice, clicked
 
 
 def _use_builtin(name: str, rows: list[dict]) -> None:
@@ -48,11 +49,24 @@ def _use_builtin(name: str, rows: list[dict]) -> None:
     try:
         with st.spinner(f"{verb} {md(row['title'])}..."):
             catalogue.load_dataset(name)
-    except LayerLabError as error:  # DatasetUnavailable says why and what to do instead
+    except DatasetUnavailable:  # its details (host, errno, server paths) are for the CLI
+        st.error(_cannot_download(row), icon=":material/cloud_off:")
+        return
+    except LayerLabError as error:
         show_error(error)
         return
     set_dataset(name)
     st.rerun()  # so the sidebar shows the new dataset
+
+
+def _cannot_download(row: dict) -> str:
+    """What an attendee can do when a built-in cannot be downloaded on this server."""
+    offline, ready = views.STATUS["offline"], views.STATUS["ready"]
+    return (
+        f"**{md(row['title'])}** is downloaded the first time it is used, and this server "
+        f"cannot reach the internet. Choose a set marked “{offline}” or “{ready}”, or ask your "
+        f"instructor to fetch it (they run `dlcore fetch {row['name']}`)."
+    )
 
 
 def _import(source: str, payload, name: str, settings, val: float, test: float, replace: bool):
@@ -175,8 +189,6 @@ elif current_dataset():
 rows = catalogue.list_datasets(owner=None if is_instructor() else attendee())
 ready, own = st.tabs(["Built-in and saved sets", "Bring your own images"])
 with ready:
-    choice, use = _builtin_controls(rows)
-    if use:
-        _use_builtin(choice, rows)
+    _builtin_sets(rows)
 with own:
     _own_data()

@@ -27,6 +27,7 @@ from pages.grid import enlarge
 from pages.identity import attendee, is_instructor
 
 STATUS = {"ready": "ready", "offline": "works offline", "download": "needs download"}
+COLOUR_MODES = {"color": "colour", "grayscale": "grayscale"}  # stored value: what people read
 RESIZE_HELP = {
     "squash": "stretch to the size (keeps everything, may distort)",
     "crop": "fill the size and cut off what sticks out (keeps proportions)",
@@ -79,7 +80,10 @@ def settings_controls() -> tuple[PrepSettings, float, float]:
     """Colour, size, resize mode and split percentages; the page keeps them all session long."""
     side = load_limits().max_image_side
     one, two, three = st.columns(3)
-    one.radio("Colour", ["color", "grayscale"], horizontal=True, key=kept("_data_color", "color"))
+    one.radio(
+        "Colour", list(COLOUR_MODES), format_func=COLOUR_MODES.get, horizontal=True,
+        key=kept("_data_color", "color"),
+    )  # fmt: skip
     mode = one.selectbox("Resize mode", RESIZE_MODES, key=kept("_data_resize", "squash"))
     one.caption(RESIZE_HELP.get(mode, ""))
     for what in ("width", "height"):  # a kept value over a lowered maximum is brought within it
@@ -130,7 +134,7 @@ def preview(sample: bytes | None, settings: PrepSettings) -> None:
     left, right = st.columns(2)
     left.image(before, caption=f"Before: {before.width}x{before.height} {before.mode}", width=220)
     right.image(enlarge(after, 220), caption=f"After: {settings.width}x{settings.height} "
-                f"{settings.color_mode}, as the network sees it")  # fmt: skip
+                f"{COLOUR_MODES[settings.color_mode]}, as the network sees it")  # fmt: skip
 
 
 def server_folder_controls() -> tuple[dict | None, str, bytes | None]:

@@ -18,6 +18,7 @@ from dlcore.data.catalogue import list_datasets, load_dataset
 from dlcore.data.dataset import Dataset, DatasetNotFound, save_dataset
 from dlcore.data.downloads import DatasetUnavailable
 from dlcore.data.ownership import PrivateDataset, check_access, is_shared, may_change_dataset
+from dlcore.storage import datasets_dir
 
 ENTRY_KEYS = {"title", "description", "classes", "num_classes", "image_shape", "offline"}
 
@@ -129,8 +130,12 @@ def offline(*args, **kwargs):
 def test_download_fails_fast_when_offline(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", offline)
     monkeypatch.setattr(downloads, "import_keras", lambda: pytest.fail("keras was imported"))
-    with pytest.raises(DatasetUnavailable, match=r"cannot download.*dlcore fetch cifar10"):
+    with pytest.raises(DatasetUnavailable, match=r"cannot download.*dlcore fetch cifar10") as info:
         load_dataset("cifar10")
+    # the instructor's message (the CLI, `dlcore train` offline): the host, why, where to copy
+    said = str(info.value)
+    assert "www.cs.toronto.edu: [Errno -2] Name or service not known" in said
+    assert str(datasets_dir() / "cifar10") in said
     rows = {row["name"]: row for row in list_datasets()}
     assert rows["cifar10"]["status"] == "download"
 

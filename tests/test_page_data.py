@@ -14,7 +14,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dlcore.data.dataset import Dataset, read_manifest, save_dataset
-from dlcore.storage import scratch_dir
+from dlcore.storage import data_home, scratch_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,17 +76,24 @@ def test_choosing_digits_sets_the_dataset_and_shows_the_report():
 
 def test_a_download_that_cannot_happen_shows_a_clear_error(monkeypatch):
     def offline(*args, **kwargs):
-        raise OSError("network is unreachable")
+        raise socket.gaierror(-2, "Name or service not known")
 
     for variable in ("https_proxy", "HTTPS_PROXY", "all_proxy"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(socket, "create_connection", offline)
     at = _data_page()
-    at.selectbox(key="_data_pick").set_value("cifar10")
+    at.selectbox(key="_data_pick").set_value("fashion-mnist")
     at.button(key="_data_use").click().run()
     assert not at.exception
-    assert "cannot download" in _texts(at.error)
+    said = _texts(at.error)
+    assert "**Fashion-MNIST** is downloaded the first time it is used" in said
+    assert "cannot reach the internet" in said and "“works offline” or “ready”" in said
+    assert "(they run `dlcore fetch fashion-mnist`)" in said  # a code span, not escaped
+    for detail in ("Errno", "Name or service", "googleapis", "LAYERLAB_HOME", str(data_home())):
+        assert detail not in said  # the instructor's details stay in the CLI's message
     assert "dataset" not in at.session_state
+    shown = [node.type for node in at.tabs[0].children.values()]
+    assert shown.index("error") < shown.index("table")  # by the button, above the 8 rows
 
 
 def test_zip_upload_imports_and_reports_skipped_files():
@@ -96,6 +103,11 @@ def test_zip_upload_imports_and_reports_skipped_files():
     assert not at.exception
     assert at.text_input[0].value == "my-pets"
     assert at.main.get("image"), "a sample image is shown before and after preparation"
+    colour = at.radio(key="_data_color")  # one spelling on screen, "color" in PrepSettings
+    assert colour.label == "Colour" and colour.options == ["colour", "grayscale"]
+    assert colour.value == "color"
+    captions = [caption for image in at.main.get("image") for caption in image.captions]
+    assert "After: 32x32 colour, as the network sees it" in captions
     at.number_input(key="_data_width").set_value(8)
     at.number_input(key="_data_height").set_value(8)
     at.button(key="_data_go").click().run()
