@@ -75,7 +75,7 @@ def image_inputs() -> list[tuple[str, bytes]]:
 
 
 def _verdict(prediction: inference.Prediction, truth: str | None) -> str:
-    verdict = f"**{common.md(prediction.label)}** · {prediction.probability:.0%}"
+    verdict = f"**{common.md(prediction.label)}** · {prediction.probability:.1%}"
     if prediction.probability < NOT_SURE:
         verdict += " · :orange[not sure]"
     if truth is not None:
@@ -104,7 +104,7 @@ def _tally(truths: list, guesses: list) -> bool:
     """Say how many were right; True when some were wrong."""
     tally = inference.tally(truths, guesses)
     if not tally.counted:
-        st.caption(f"Right and wrong are not counted: no file or folder name is a class. {NAMING}")
+        st.caption("Right and wrong are not counted: no file or folder name is a class.")
         return False
     others = (
         f" The other {tally.not_counted} have no class in their name and are not counted."

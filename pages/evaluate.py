@@ -19,10 +19,24 @@ PRECISION = """
 - **Precision** of a class: of the images the network called *cat*, the share that really are
   cats. Low precision: it says *cat* too easily.
 - **Recall** of a class: of the real cats, the share it found. Low recall: it misses cats.
-- **F1**: one number balancing both (their harmonic mean). **Support**: images of that class.
+- **F1**: one number balancing both (their harmonic mean). **Images**: how many images of that
+  class were evaluated.
 """
 HEATS = 12  # mistakes shown with a heat map (a gradient each)
 PAIRS = 50  # rows of the most-confused table shown instead of a matrix of many classes
+REPORT_COLUMNS = {
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1-score": "F1",
+    "support": "Images",
+}
+
+
+def _percent(label: str):
+    """A sortable column of shares shown as percents with one decimal ("96.1%"), like every
+    other figure. Streamlit cuts the digits beyond ``step`` off rather than rounding them, so
+    the values it shows are rounded to 3 decimals first (``.round(3)``)."""
+    return st.column_config.NumberColumn(label, format="percent", step=0.001)
 
 
 def _split_images(dataset_name: str, split: str):
@@ -55,7 +69,7 @@ def _gallery(frame, images, limit: int) -> None:
     if images is None or rows.empty:
         return
     captions = [
-        f"true {r.true} · predicted {r.predicted} ({r.confidence:.0%})" for r in rows.itertuples()
+        f"true {r.true} · predicted {r.predicted} ({r.confidence:.1%})" for r in rows.itertuples()
     ]
     grid.image_grid([images[i] for i in rows["index"]], captions, columns=6)
 
@@ -88,8 +102,8 @@ def _mistakes_table(wrong) -> None:
     table = wrong.head(60)[["true", "predicted", "confidence"]].rename(
         columns={"true": "true class", "predicted": "predicted class"}
     )
-    percent = st.column_config.NumberColumn("confidence", format="percent")
-    st.dataframe(table, hide_index=True, column_config={"confidence": percent})
+    table["confidence"] = table["confidence"].round(3)
+    st.dataframe(table, hide_index=True, column_config={"confidence": _percent("confidence")})
 
 
 def _history(run_id: str):
@@ -130,10 +144,11 @@ def _confused_pairs(evaluation: dict, split: str) -> tuple[str, str] | None:
         "table below has every class."
     )
     pairs = evaluate.confused_pairs(evaluation, split, limit=PAIRS)
+    pairs["share"] = pairs["share"].round(3)
     event = st.dataframe(
         pairs,
         hide_index=True,
-        column_config={"share": st.column_config.NumberColumn("share of true", format="percent")},
+        column_config={"share": _percent("share of true")},
         on_select="rerun",
         selection_mode="single-row",
         key=f"confused_{run_id}_{split}",
@@ -202,12 +217,15 @@ elif wrong is not None:
 st.subheader("Per class")
 with st.expander("Precision, recall, F1"):
     st.markdown(PRECISION)
-score = st.column_config.NumberColumn(format="%.3f")
 report = evaluate.report_frame(evaluation, split)
 if many:
     st.caption("Worst recognised classes first (recall is the share of a class's images found).")
     report = report.sort_values("recall", kind="stable")
-st.dataframe(report, column_config={"precision": score, "recall": score, "f1-score": score})
+report = report.round({"precision": 3, "recall": 3, "f1-score": 3}).rename(columns=REPORT_COLUMNS)
+report.index.name = "Class"
+scores = {name: _percent(name) for name in ("Precision", "Recall", "F1")}
+images_column = st.column_config.NumberColumn("Images", format="%d")
+st.dataframe(report, column_config={**scores, "Images": images_column})
 
 st.subheader("Training curves")
 if isinstance(history, LayerLabError):

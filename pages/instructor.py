@@ -15,9 +15,11 @@ from dlcore.train.runs import ACTIVE
 from pages import common, identity, state
 
 ROOM_REFRESH_S, SERVER_REFRESH_S = 3.0, 5.0
-PERCENT = st.column_config.NumberColumn(format="percent")
+# one decimal ("93.0%") like every other figure; Streamlit cuts the digits beyond ``step`` off,
+# so the values are rounded to 3 decimals first
+PERCENT = st.column_config.NumberColumn(format="percent", step=0.001)
 ROOM_COLUMNS = {
-    "queue": st.column_config.NumberColumn("queue", help="Place in the queue: 1 starts next."),
+    "queue": st.column_config.TextColumn("queue", help="Place in the queue: 1 starts next."),
     "progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
     "best val accuracy": PERCENT,
     "node": st.column_config.TextColumn(
@@ -27,7 +29,16 @@ ROOM_COLUMNS = {
 
 
 def _figure(value: float | None, unit: str, digits: int = 1) -> str:
-    return "?" if value is None else f"{value:,.{digits}f} {unit}"
+    if value is None:
+        return "?"
+    return f"{value:,.{digits}f}{'' if unit == '%' else ' '}{unit}".rstrip()
+
+
+def _size(gigabytes: float | None) -> str:
+    """A disk size, in MB below 1 GB: a few MB written should not read as "0.0 GB"."""
+    if gigabytes is not None and gigabytes < 1:
+        return _figure(gigabytes * 1000, "MB", 0)  # disk_stats counts 1 GB as 1e9 bytes
+    return _figure(gigabytes, "GB")
 
 
 def _gb(megabytes: float | None) -> float | None:
@@ -38,7 +49,7 @@ def _server() -> None:
     """The server's figures, refreshed every few seconds."""
     stats = system.server_stats()
     cpu, memory, disk = st.columns(3)
-    load = _figure(stats["load_1m"], "", 2).strip()
+    load = _figure(stats["load_1m"], "", 2)
     cpu.metric(
         "CPU", _figure(stats["cpu_percent"], "%", 0), help=f"{stats['num_cpus']} cores, load {load}"
     )
@@ -47,8 +58,8 @@ def _server() -> None:
     usage = stats["disk"]
     disk.metric(
         "Data directory",
-        f"{_figure(usage['used_gb'], 'GB')} of {_figure(usage['limit_gb'], 'GB')}",
-        help=f"The limit is max_disk_gb; {_figure(usage['free_gb'], 'GB')} free on its disk.",
+        f"{_size(usage['used_gb'])} of {_size(usage['limit_gb'])}",
+        help=f"The limit is max_disk_gb; {_size(usage['free_gb'])} free on its disk.",
     )
     if stats["gpus"]:
         st.dataframe(pd.DataFrame(stats["gpus"]), hide_index=True)  # plain-text cells
@@ -81,6 +92,9 @@ def _room() -> None:
     frame = classroom.class_overview(statuses)
     nodes = {s.get("run_id"): plain(s.get("node") or "") for s in statuses}
     frame["node"] = frame["run"].map(nodes).fillna("")  # which machine runs each job
+    # a finished run has no place in the queue: an empty cell, not a grey "None"
+    frame["queue"] = [("" if pd.isna(place) else str(place)) for place in frame["queue"]]
+    frame["best val accuracy"] = pd.to_numeric(frame["best val accuracy"]).round(3)
     people, running, queued, done = st.columns(4)
     people.metric("Attendees with runs", len({s.get("owner") for s in statuses}))
     running.metric("Running", int(frame["status"].isin(["starting", "training"]).sum()))

@@ -152,8 +152,8 @@ def test_every_module_but_the_package_s_own_lives_in_a_step():
     """A newcomer finds a behaviour by its step: only the shared modules stay directly in dlcore."""
     shared = sorted(name for name in module_names(ROOT) if step_of(name) < 0)
     assert shared == [
-        "attendees", "backend", "charts", "limits", "recipes", "runtime", "spec", "storage", "system",
-        "text",
+        "attendees", "backend", "charts", "limits", "recipes", "runtime", "spec", "storage",
+        "system", "text",
     ]  # fmt: skip
     assert {name.split(".")[0] for name in module_names(ROOT) if "." in name} == set(STEPS)
 

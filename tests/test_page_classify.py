@@ -10,7 +10,8 @@ import numpy as np
 from pages_support import OWNER, open_page, texts
 from PIL import Image
 
-from pages.classify_views import GRID_COLUMNS
+from dlcore.results.inference import Prediction
+from pages.classify_views import GRID_COLUMNS, _verdict
 
 
 def png(side: int = 64, mode: str = "RGB") -> bytes:
@@ -56,6 +57,15 @@ def test_classifies_uploads_and_warns_about_a_corrupt_one(run_id):
     assert {"one\\.png", "gray\\.png"} <= set(captions)  # file names: escaped markdown
     assert len(at.get("vega_lite_chart")) == 2  # one top-k chart per classified image
     assert "%" in texts(at)
+    shown = texts(at)  # no class in any name: nothing counted, the naming tip said once
+    assert "Right and wrong are not counted: no file or folder name is a class." in shown
+    assert shown.count("To have right and wrong counted") == 1
+
+
+def test_a_verdict_near_certain_never_reads_100_percent():
+    prediction = Prediction("2", 0.997, [("2", 0.997)], np.zeros((8, 8, 1), np.uint8))
+    verdict = _verdict(prediction, "3")
+    assert "99.7%" in verdict and "100%" not in verdict
 
 
 def shown_results(at) -> list:

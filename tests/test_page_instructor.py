@@ -4,6 +4,9 @@ or deleting anyone's run."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from pages_support import id_for, open_page, texts
 
 from dlcore.spec import DataSpec, Experiment
@@ -40,13 +43,21 @@ def test_unlocked_shows_every_attendee_s_runs_and_the_server():
     room = next(d.value for d in at.dataframe if "attendee" in d.value.columns)
     rows = room.set_index("run")
     assert rows.loc[done, "attendee"] == "ada" and rows.loc[done, "status"] == "completed"
-    assert rows.loc[done, "best val accuracy"] == 0.8125 and rows.loc[done, "progress"] == 1.0
+    assert rows.loc[done, "best val accuracy"] == 0.812 and rows.loc[done, "progress"] == 1.0
     assert rows.loc[waiting, "attendee"] == "bob [x](http://e)"  # plain text in a dataframe
     assert rows.loc[waiting, "status"] == "starting"  # next, and a slot is free
-    assert rows.loc[waiting, "queue"] == 1
+    assert rows.loc[waiting, "queue"] == "1" and rows.loc[done, "queue"] == ""  # not "None"
+    accuracy = json.loads(
+        next(d for d in at.dataframe if "attendee" in d.value.columns).proto.columns
+    )
+    assert accuracy["best val accuracy"]["type_config"]["step"] == 0.001  # "81.2%", not "81%"
     assert id_for("ada") not in room.to_string() and id_for("bob") not in room.to_string()
     labels = [metric.label for metric in at.metric]
     assert {"CPU", "Memory", "Data directory", "Queued", "Attendees with runs"} <= set(labels)
+    shown = {metric.label: metric.value for metric in at.metric}
+    assert re.fullmatch(r"[\d,]+%", shown["CPU"])  # "100%", not "100 %"
+    # the test's data directory holds a few kB: MB, not "0.0 GB"
+    assert re.fullmatch(r"[\d,]+ MB of [\d,]+\.\d GB", shown["Data directory"])
 
 
 def test_pause_and_resume_the_queue():
