@@ -18,6 +18,8 @@ from dlcore.text import plain
 
 SPLIT_ORDER = ("train", "validation", "test")
 PANEL = {"width": 320, "height": 240}
+ITERATION_TITLE = "Iteration (batch)"  # the one name of the x axis of every per-batch chart
+RATE_FORMAT = "~g"  # 0.003, 0.0001: a learning rate as the settings write it, not 3.0e-3
 
 
 def tidy_history(history: pd.DataFrame) -> pd.DataFrame:
@@ -90,8 +92,8 @@ def batch_loss_chart(batch_df: pd.DataFrame) -> alt.LayerChart:
     their smoothed curve on top. ``batch_df``: step (batches so far), loss, and optionally
     smoothed (``dlcore.train.curves.batch_losses`` gives all three; without it only loss is
     drawn)."""
-    x = alt.X("step:Q", title="Batch (iteration)")
-    tooltip = [alt.Tooltip("step:Q", title="Batch"), alt.Tooltip("loss:Q", format=".4f")]
+    x = alt.X("step:Q", title=ITERATION_TITLE)
+    tooltip = [alt.Tooltip("step:Q", title="Iteration"), alt.Tooltip("loss:Q", format=".4f")]
     smoothed = "smoothed" in batch_df.columns
     raw = (
         alt.Chart(batch_df)
@@ -105,22 +107,32 @@ def batch_loss_chart(batch_df: pd.DataFrame) -> alt.LayerChart:
     return alt.layer(*layers).properties(title="Loss per batch", height=240)
 
 
-def learning_rate_chart(frame: pd.DataFrame, title: str = "Learning rate") -> alt.Chart:
+def learning_rate_chart(
+    frame: pd.DataFrame, title: str = "Learning rate", points: bool = False
+) -> alt.Chart:
     """The learning rate over a run's iterations. ``frame``: iteration, learning_rate, and
-    optionally epoch (shown in the tooltip)."""
+    optionally epoch (shown in the tooltip). The axis reads rates as plain decimals, as the
+    settings do (0.003, 0.0001). ``points`` marks each row on the line: a logged rate is a
+    few samples of the schedule, not the whole curve."""
     tooltip = [alt.Tooltip("iteration:Q", title="Iteration")]
     if "epoch" in frame.columns:
         tooltip.append(alt.Tooltip("epoch:Q", title="Epoch", format=".2f"))
-    tooltip.append(alt.Tooltip("learning_rate:Q", title="Learning rate", format=".3g"))
+    tooltip.append(alt.Tooltip("learning_rate:Q", title="Learning rate", format="~g"))
+    mark = {"point": alt.OverlayMarkDef(size=36)} if points else {}
     return (
         alt.Chart(frame)
-        .mark_line(interpolate="linear")
+        .mark_line(interpolate="linear", **mark)
         .encode(
-            x=alt.X("iteration:Q", title="Iteration (batch)"),
-            y=alt.Y("learning_rate:Q", title="Learning rate", axis=alt.Axis(format=".1e")),
+            x=alt.X("iteration:Q", title=ITERATION_TITLE),
+            y=alt.Y("learning_rate:Q", title="Learning rate", axis=alt.Axis(format=RATE_FORMAT)),
             tooltip=tooltip,
         )
-        .properties(title=title, height=180)
+        # fit-x: the height is the plot's own, not shared with the title and the axes
+        .properties(
+            title=title,
+            height=160,
+            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+        )
     )
 
 

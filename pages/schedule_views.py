@@ -72,4 +72,4 @@ def logged_rate_chart(metrics: pd.DataFrame) -> None:
     rate (a flat line) or a run logged without it."""
     rates = logged_rates(metrics)
     if rates["learning_rate"].nunique() > 1:
-        st.altair_chart(charts.learning_rate_chart(rates, title="Learning rate used"))
+        st.altair_chart(charts.learning_rate_chart(rates, title="Learning rate used", points=True))

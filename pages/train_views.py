@@ -16,9 +16,9 @@ from dlcore.train import curves, jobs
 from pages import common, schedule_views
 
 BATCH_NOTE = (
-    "Each faint point is the mean loss of the batches since the one before (the log is written "
-    "about twice a second); the solid line smooths them, as TensorBoard does. Single batches "
-    "differ a lot, so the faint line is noisy; watch the trend."
+    "The faint line joins the mean loss of each stretch of batches between two log rows (the "
+    "log is written about twice a second); the solid line smooths it, as TensorBoard does. "
+    "The loss differs a lot from batch to batch, so the faint line is noisy; watch the trend."
 )
 
 

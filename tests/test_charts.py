@@ -178,8 +178,8 @@ def test_topk_chart_labels_probabilities_as_percent():
     spec = result_charts.topk_chart(df).to_dict()
     bars, labels = spec["layer"]
     assert bars["mark"]["type"] == "bar" and labels["mark"]["type"] == "text"
-    assert _encodings(bars)["x"] == ("probability", "quantitative")
-    assert _encodings(bars)["y"] == ("label", "nominal")
+    assert _encodings(spec)["x"] == ("probability", "quantitative")  # shared by both layers
+    assert _encodings(spec)["y"] == ("label", "nominal")
     assert labels["encoding"]["text"]["format"] == ".1%"
 
 

@@ -97,9 +97,23 @@ def test_kept_epoch_follows_the_worker_rule_and_the_note_says_it_once():
     for ended in ("completed", "cancelled"):
         assert curves.kept_epoch({"status": ended, "best_epoch": 2}) == 2
     last = {"status": "completed", "best_epoch": 4}
-    assert curves.kept_epoch_note(last, epochs).endswith("which is the last one.")
+    assert curves.kept_epoch_note(last, epochs) == (
+        "The saved network has the weights of epoch 4, the last one, which had the highest "
+        "validation accuracy."
+    )
     assert curves.kept_epoch({"status": "completed"}) is None
     assert curves.kept_epoch_note({"status": "completed"}, epochs.iloc[:0]) == ""
+
+
+def test_a_run_of_one_epoch_names_its_only_epoch_not_a_best_one():
+    epochs = _epochs([0.93], [0.2])
+    done = {"status": "completed", "best_epoch": 1}
+    note = curves.kept_epoch_note(done, epochs)
+    assert note == "The saved network has the weights of epoch 1, the only epoch of the run."
+    # cancelled during epoch 2: epoch 1 is the only one that ended
+    cancelled = curves.kept_epoch_note({"status": "cancelled", "best_epoch": 1}, epochs)
+    assert cancelled.endswith("epoch 1, the only epoch the run finished.")
+    assert "highest" not in note + cancelled
 
 
 @pytest.mark.parametrize("patience", [0, 1])

@@ -10,6 +10,8 @@ import pandas as pd
 from dlcore.charts import ordered_values, plain_columns, plain_list
 from dlcore.text import plain
 
+BAR_STEP = 28  # px per bar of ``topk_chart``: room for each class label, whatever the count
+
 
 def confusion_heatmap(
     cm_df: pd.DataFrame,
@@ -74,21 +76,37 @@ def confusion_heatmap(
 def topk_chart(df: pd.DataFrame) -> alt.LayerChart:
     """The most probable classes for one image as bars with percent labels, highest first.
 
-    ``df``: label (class name), probability (0-1)."""
+    ``df``: label (class name), probability (0-1). Every bar carries its class label: the
+    chart is ``BAR_STEP`` px per bar tall (only its width fits the page) and no label is
+    hidden for overlapping. The order is given once, as a list, for both layers: a "-x" sort
+    in each layer made Vega-Lite warn of conflicting sorts and drop them."""
     df = plain_columns(df, "label")
-    base = alt.Chart(df).encode(
-        y=alt.Y("label:N", title=None, sort="-x"),
-        x=alt.X(
-            "probability:Q",
-            title="Probability",
-            axis=alt.Axis(format="%"),
-            scale=alt.Scale(domain=[0, 1]),
-        ),
-        tooltip=["label:N", alt.Tooltip("probability:Q", format=".1%")],
+    ranked = df.sort_values("probability", ascending=False, kind="stable")
+    order = ordered_values(ranked["label"], ())
+    bars = alt.Chart().mark_bar()
+    labels = (
+        alt.Chart()
+        .mark_text(align="left", dx=4)
+        .encode(text=alt.Text("probability:Q", format=".1%"))
     )
-    bars = base.mark_bar()
-    labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".1%"))
-    return alt.layer(bars, labels).properties(height=max(60, 32 * len(df)))
+    return (
+        alt.layer(bars, labels, data=df)
+        .encode(
+            y=alt.Y("label:N", title=None, sort=order, axis=alt.Axis(labelOverlap=False)),
+            x=alt.X(
+                "probability:Q",
+                title="Probability",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
+                stack=None,
+            ),
+            tooltip=["label:N", alt.Tooltip("probability:Q", format=".1%")],
+        )
+        .properties(
+            height=BAR_STEP * max(1, len(order)),  # a step warns under Streamlit's autosize fit
+            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+        )
+    )
 
 
 def activations_chart(df: pd.DataFrame, title: str | None = None) -> alt.Chart:

@@ -95,18 +95,21 @@ def kept_epoch(status: dict) -> int | None:
 
 def kept_epoch_note(status: dict, epochs: pd.DataFrame) -> str:
     """One sentence saying which epoch's weights the saved network (and every figure computed
-    from it) has, and why, beside the last epoch's figure when that differs; "" while no epoch
-    has ended."""
+    from it) has, and why, beside the last epoch's figure when that differs; a run of one
+    epoch has no best to name. "" while no epoch has ended."""
     kept = kept_epoch(status)
     if kept is None or epochs.empty:
         return ""
-    note = (
-        f"The saved network has the weights of epoch {kept}, the one with the highest "
-        "validation accuracy"
-    )
     last = int(epochs["epoch"].iloc[-1])
+    saved = f"The saved network has the weights of epoch {kept}"
+    if kept >= last and len(epochs) == 1:  # no other epoch to be best among
+        ended = "of the run" if status.get("status") == "completed" else "the run finished"
+        return f"{saved}, the only epoch {ended}."
     if kept >= last:
-        return note + ", which is the last one."
+        return f"{saved}, the last one, which had the highest validation accuracy."
     accuracy = epochs["val_accuracy"].iloc[-1]
     reached = f" (validation accuracy {accuracy:.1%})" if pd.notna(accuracy) else ""
-    return note + f"; the curves go on to epoch {last}{reached}, whose weights were not kept."
+    return (
+        f"{saved}, the one with the highest validation accuracy; the curves go on to epoch "
+        f"{last}{reached}, whose weights were not kept."
+    )
