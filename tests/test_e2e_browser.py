@@ -146,7 +146,7 @@ def test_workshop_path(tmp_path, monkeypatch):
         page.locator("input[type=file]").first.set_input_files([str(digit), str(photo)])
         page.get_by_text("As the network sees it").nth(1).wait_for(timeout=120_000)
         page.get_by_test_id("stVegaLiteChart").nth(1).wait_for()  # the top-k probabilities
-        verdicts = page.get_by_text(re.compile(r"^\d · \d+%")).all_inner_texts()
+        verdicts = page.get_by_text(re.compile(r"^\d · \d+\.\d%")).all_inner_texts()
         page.get_by_text("Show where the network looked").click()
         page.get_by_text("Where it looked").nth(1).wait_for(timeout=60_000)
         shot(page, folder, "7-classify")
