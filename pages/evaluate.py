@@ -72,6 +72,8 @@ def _gallery(frame, images, limit: int) -> None:
         f"true {r.true} · predicted {r.predicted} ({r.confidence:.1%})" for r in rows.itertuples()
     ]
     grid.image_grid([images[i] for i in rows["index"]], captions, columns=6)
+    if len(frame) > len(rows):
+        st.caption(f"The first {len(rows)} of {len(frame)} are shown.")
 
 
 def _heat_gallery(frame, images) -> None:

@@ -131,7 +131,7 @@ def filters_and_history(run_id: str, model) -> None:
     images = explain.filter_images(model, name)
     size = images.shape[2]  # (filters, k, k[, 3]) or (filters, channels, k, k)
     st.caption(f"Each square is one {size}×{size} filter of {common.md(name)}: bright where "
-               "its weights are large, dark where they are negative.")  # fmt: skip
+               "its weights are positive, dark where they are negative.")  # fmt: skip
     filters(images, first=name == names[0])
     st.subheader("Filters over time")
     try:
