@@ -112,17 +112,19 @@ def learning_rate_chart(
 ) -> alt.Chart:
     """The learning rate over a run's iterations. ``frame``: iteration, learning_rate, and
     optionally epoch (shown in the tooltip). The axis reads rates as plain decimals, as the
-    settings do (0.003, 0.0001). ``points`` marks each row on the line: a logged rate is a
-    few samples of the schedule, not the whole curve."""
+    settings do (0.003, 0.0001). ``points`` draws each row as a point, with no line between:
+    a logged rate is a few samples of the schedule (a short run logs three or four), and a
+    line through them would draw a shape the schedule does not have."""
     tooltip = [alt.Tooltip("iteration:Q", title="Iteration")]
     if "epoch" in frame.columns:
         tooltip.append(alt.Tooltip("epoch:Q", title="Epoch", format=".2f"))
     tooltip.append(alt.Tooltip("learning_rate:Q", title="Learning rate", format="~g"))
-    mark = {"point": alt.OverlayMarkDef(size=36)} if points else {}
+    chart = alt.Chart(frame)
+    chart = (
+        chart.mark_point(filled=True, size=36) if points else chart.mark_line(interpolate="linear")
+    )
     return (
-        alt.Chart(frame)
-        .mark_line(interpolate="linear", **mark)
-        .encode(
+        chart.encode(
             x=alt.X("iteration:Q", title=ITERATION_TITLE),
             y=alt.Y("learning_rate:Q", title="Learning rate", axis=alt.Axis(format=RATE_FORMAT)),
             tooltip=tooltip,

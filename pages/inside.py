@@ -94,7 +94,7 @@ def _one_image(run: dict, info: dict, model) -> None:
         grid.enlarge(explain_images.overlay(image, seen.heat), views.HEAT_SIDE),
         caption=f"Where it looked ({method})",
     )
-    chances.markdown(f"The network answers **{label}** · {seen.probabilities[seen.predicted]:.0%}")
+    chances.markdown(f"The network answers **{label}** · {seen.probabilities[seen.predicted]:.1%}")
     order = np.argsort(seen.probabilities)[::-1][:5]
     top = {"label": [classes[i] for i in order], "probability": seen.probabilities[order]}
     chances.altair_chart(result_charts.topk_chart(pd.DataFrame(top)))

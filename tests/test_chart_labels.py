@@ -51,10 +51,10 @@ def test_learning_rate_axis_reads_plain_decimals_in_a_tall_enough_chart():
     assert spec["mark"] == {"type": "line", "interpolate": "linear"}  # a schedule: no points
 
 
-def test_the_logged_rate_draws_its_samples_as_points():
+def test_the_logged_rate_draws_its_samples_as_points_with_no_line_between():
     spec = charts.learning_rate_chart(_rates(4), title="Learning rate used", points=True)
     mark = spec.to_dict()["mark"]
-    assert mark["type"] == "line" and mark["point"]["size"] > 0
+    assert mark["type"] == "point" and mark["filled"] and mark["size"] > 0
 
 
 def test_per_batch_charts_share_one_name_for_the_iteration_axis():

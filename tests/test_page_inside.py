@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 
 import numpy as np
 from pages_support import OWNER, OWNER_ID, copy_of_tiny_run, open_page, texts, tiny_experiment
@@ -56,6 +57,8 @@ def test_shows_filters_feature_maps_and_heat_map(run_id):
     assert flow in shown  # the shapes read as one chain: 8×8×4 → 4×4×4
     assert "Where it looked (Grad-CAM)" in [c for image in at.image for c in image.captions]
     assert "Where the network looked" in shown
+    # the answer with one decimal, as the bar beside it and the Classify page give it
+    assert re.search(r"The network answers \*\*[^*]+\*\* · \d+\.\d%", shown)
     # the picture, its overlay, the filters, one mosaic per conv and pool layer, filters over time
     assert _images(at) >= 3 + len(maps)
     assert len(at.get("vega_lite_chart")) >= 1  # the probabilities
