@@ -145,6 +145,14 @@ def test_class_counts_chart_groups_splits():
     assert encodings["xOffset"] == ("split", "nominal")
     assert encodings["y"] == ("count", "quantitative")
     assert spec["encoding"]["color"]["scale"]["domain"] == ["train", "validation"]
+    assert spec["encoding"]["x"]["axis"]["labelAngle"] == 0  # digits read upright
+
+
+def test_long_class_names_slant_on_the_class_counts_chart():
+    names = ["golden retriever", "cat"]
+    counts = pd.DataFrame({"class": names, "count": [3, 4], "split": ["train"] * 2})
+    spec = data_charts.class_counts_chart(counts).to_dict()
+    assert spec["encoding"]["x"]["axis"]["labelAngle"] == -40
 
 
 def test_pixel_histogram_draws_each_channel_in_its_own_panel_on_a_linear_scale():

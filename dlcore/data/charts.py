@@ -23,12 +23,18 @@ def class_counts_chart(counts_df: pd.DataFrame, class_order: list[str] | None = 
     """Images per class, one bar per split side by side. ``counts_df``: class, count, split."""
     counts_df, class_order = plain_columns(counts_df, "class"), plain_list(class_order)
     splits = ordered_values(counts_df["split"], SPLIT_ORDER)
+    names = [str(name) for name in counts_df["class"].unique()]
+    # short names (digits, "cat") read upright; longer ones slant so that they do not collide
+    angle = 0 if max((len(name) for name in names), default=0) <= 4 else -40
     return (
         alt.Chart(counts_df)
         .mark_bar()
         .encode(
             x=alt.X(
-                "class:N", title="Class", sort=class_order or ordered_values(counts_df["class"], ())
+                "class:N",
+                title="Class",
+                sort=class_order or ordered_values(counts_df["class"], ()),
+                axis=alt.Axis(labelAngle=angle),
             ),
             xOffset=alt.XOffset("split:N", sort=splits),
             y=alt.Y("count:Q", title="Images"),
