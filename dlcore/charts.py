@@ -118,7 +118,7 @@ def learning_rate_chart(
     tooltip = [alt.Tooltip("iteration:Q", title="Iteration")]
     if "epoch" in frame.columns:
         tooltip.append(alt.Tooltip("epoch:Q", title="Epoch", format=".2f"))
-    tooltip.append(alt.Tooltip("learning_rate:Q", title="Learning rate", format="~g"))
+    tooltip.append(alt.Tooltip("learning_rate:Q", title="Learning rate", format=".3~g"))
     chart = alt.Chart(frame)
     chart = (
         chart.mark_point(filled=True, size=36) if points else chart.mark_line(interpolate="linear")

@@ -49,8 +49,10 @@ def _use_builtin(name: str, rows: list[dict]) -> None:
     try:
         with st.spinner(f"{verb} {md(row['title'])}..."):
             catalogue.load_dataset(name)
-    except DatasetUnavailable:  # its details (host, errno, server paths) are for the CLI
-        st.error(_cannot_download(row), icon=":material/cloud_off:")
+    except DatasetUnavailable as error:  # its details (host, errno, paths): the instructor's
+        st.error(_cannot_download(row, error.offline), icon=":material/cloud_off:")
+        if is_instructor():
+            show_error(error)
         return
     except LayerLabError as error:
         show_error(error)
@@ -59,13 +61,14 @@ def _use_builtin(name: str, rows: list[dict]) -> None:
     st.rerun()  # so the sidebar shows the new dataset
 
 
-def _cannot_download(row: dict) -> str:
+def _cannot_download(row: dict, offline: bool) -> str:
     """What an attendee can do when a built-in cannot be downloaded on this server."""
-    offline, ready = views.STATUS["offline"], views.STATUS["ready"]
+    works, ready = views.STATUS["offline"], views.STATUS["ready"]
+    why = "this server cannot reach the internet" if offline else "the download failed here"
     return (
-        f"**{md(row['title'])}** is downloaded the first time it is used, and this server "
-        f"cannot reach the internet. Choose a set marked “{offline}” or “{ready}”, or ask your "
-        f"instructor to fetch it (they run `dlcore fetch {row['name']}`)."
+        f"**{md(row['title'])}** is downloaded the first time it is used, and {why}. Choose a "
+        f"set marked “{works}” or “{ready}”, or ask your instructor to fetch it (they run "
+        f"`dlcore fetch {row['name']}`)."
     )
 
 

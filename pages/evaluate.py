@@ -73,7 +73,7 @@ def _gallery(frame, images, limit: int) -> None:
     ]
     grid.image_grid([images[i] for i in rows["index"]], captions, columns=6)
     if len(frame) > len(rows):
-        st.caption(f"The first {len(rows)} of {len(frame)} are shown.")
+        st.caption(f"Showing {len(rows)} of {len(frame)}.")
 
 
 def _heat_gallery(frame, images) -> None:

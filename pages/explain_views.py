@@ -130,8 +130,10 @@ def filters_and_history(run_id: str, model) -> None:
     name = st.selectbox("Convolution layer", names, key="inside_filters_layer")
     images = explain.filter_images(model, name)
     size = images.shape[2]  # (filters, k, k[, 3]) or (filters, channels, k, k)
-    st.caption(f"Each square is one {size}×{size} filter of {common.md(name)}: bright where "
-               "its weights are positive, dark where they are negative.")  # fmt: skip
+    st.caption(
+        f"Each square is one {size}×{size} filter of {common.md(name)}: bright where its weights "
+        "are highest, dark where lowest (each filter scaled on its own)."
+    )
     filters(images, first=name == names[0])
     st.subheader("Filters over time")
     try:

@@ -19,7 +19,9 @@ ROOM_REFRESH_S, SERVER_REFRESH_S = 3.0, 5.0
 # so the values are rounded to 3 decimals first
 PERCENT = st.column_config.NumberColumn(format="percent", step=0.001)
 ROOM_COLUMNS = {
-    "queue": st.column_config.TextColumn("queue", help="Place in the queue: 1 starts next."),
+    "queue": st.column_config.TextColumn(
+        "queue", help="Place in the queue: 1 starts next.", alignment="right"
+    ),
     "progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
     "best val accuracy": PERCENT,
     "node": st.column_config.TextColumn(
@@ -36,7 +38,9 @@ def _figure(value: float | None, unit: str, digits: int = 1) -> str:
 
 def _size(gigabytes: float | None) -> str:
     """A disk size, in MB below 1 GB: a few MB written should not read as "0.0 GB"."""
-    if gigabytes is not None and gigabytes < 1:
+    if gigabytes is not None and gigabytes < 0.001:
+        return "under 1 MB"
+    if gigabytes is not None and gigabytes < 0.9995:  # 999.6 MB would round to "1,000 MB"
         return _figure(gigabytes * 1000, "MB", 0)  # disk_stats counts 1 GB as 1e9 bytes
     return _figure(gigabytes, "GB")
 
@@ -92,8 +96,9 @@ def _room() -> None:
     frame = classroom.class_overview(statuses)
     nodes = {s.get("run_id"): plain(s.get("node") or "") for s in statuses}
     frame["node"] = frame["run"].map(nodes).fillna("")  # which machine runs each job
-    # a finished run has no place in the queue: an empty cell, not a grey "None"
-    frame["queue"] = [("" if pd.isna(place) else str(place)) for place in frame["queue"]]
+    # a finished run has no place in the queue: an empty cell, not a grey "None"; places are
+    # padded so that the text sorts as the numbers do (2 before 10)
+    frame["queue"] = [("" if pd.isna(place) else f"{int(place):>4}") for place in frame["queue"]]
     frame["best val accuracy"] = pd.to_numeric(frame["best val accuracy"]).round(3)
     people, running, queued, done = st.columns(4)
     people.metric("Attendees with runs", len({s.get("owner") for s in statuses}))

@@ -194,7 +194,8 @@ st.subheader("How the network learns")
 recipe_slot = st.container()  # the recipe choice, drawn once the settings below are known
 training, max_images = _training_controls(experiment.training, experiment.data.max_train_images)
 # Closed, its label naming the schedule: open, the expander pushed Start below a 1366x900 screen.
-schedule_name = SCHEDULE_LABELS[training.lr_schedule].lower()
+chosen = st.session_state.get("train_schedule", training.lr_schedule)  # this run's choice
+schedule_name = SCHEDULE_LABELS.get(chosen, SCHEDULE_LABELS[training.lr_schedule]).lower()
 with st.expander(f"Learning-rate schedule: {schedule_name}", key="lr_schedule_expander"):
     training = schedule_views.schedule_controls(training)
     try:

@@ -136,6 +136,7 @@ def test_download_fails_fast_when_offline(monkeypatch):
     said = str(info.value)
     assert "www.cs.toronto.edu: [Errno -2] Name or service not known" in said
     assert str(datasets_dir() / "cifar10") in said
+    assert info.value.offline  # the host could not be reached: no internet here
     rows = {row["name"]: row for row in list_datasets()}
     assert rows["cifar10"]["status"] == "download"
 

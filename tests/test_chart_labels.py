@@ -46,7 +46,6 @@ def test_learning_rate_axis_reads_plain_decimals_in_a_tall_enough_chart():
     spec = charts.learning_rate_chart(_rates(3)).to_dict()
     axis_format = spec["encoding"]["y"]["axis"]["format"]
     assert axis_format == "~g"  # d3: 0.003 -> "0.003", 0.0001 -> "0.0001"; ".1e" read 3.0e-3
-    assert "e" not in axis_format
     assert spec["height"] >= 160 and spec["autosize"]["type"] == "fit-x"
     assert spec["mark"] == {"type": "line", "interpolate": "linear"}  # a schedule: no points
 

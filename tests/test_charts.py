@@ -153,6 +153,9 @@ def test_long_class_names_slant_on_the_class_counts_chart():
     counts = pd.DataFrame({"class": names, "count": [3, 4], "split": ["train"] * 2})
     spec = data_charts.class_counts_chart(counts).to_dict()
     assert spec["encoding"]["x"]["axis"]["labelAngle"] == -40
+    many = pd.DataFrame({"class": [f"c{i}" for i in range(30)], "count": 1, "split": "train"})
+    spec = data_charts.class_counts_chart(many).to_dict()  # short, but too many side by side
+    assert spec["encoding"]["x"]["axis"]["labelAngle"] == -40
 
 
 def test_pixel_histogram_draws_each_channel_in_its_own_panel_on_a_linear_scale():

@@ -96,6 +96,22 @@ def test_a_download_that_cannot_happen_shows_a_clear_error(monkeypatch):
     assert shown.index("error") < shown.index("table")  # by the button, above the 8 rows
 
 
+def test_a_download_that_fails_with_the_internet_up_does_not_blame_the_network(monkeypatch):
+    from dlcore.data import catalogue, downloads
+
+    def failed(name):
+        raise downloads.DatasetUnavailable("HTTP Error 403: Forbidden (details for the CLI)")
+
+    monkeypatch.setattr(catalogue, "download", failed)  # the host answered, the file did not
+    at = _data_page()
+    at.selectbox(key="_data_pick").set_value("fashion-mnist")
+    at.button(key="_data_use").click().run()
+    assert not at.exception
+    said = _texts(at.error)
+    assert "the download failed here" in said and "internet" not in said
+    assert "403" not in said  # the details are for the instructor
+
+
 def test_zip_upload_imports_and_reports_skipped_files():
     at = _data_page()
     at.file_uploader[0].upload("My Pets.zip", _zip(_class_files("pets/")), "application/zip")

@@ -87,7 +87,7 @@ def test_choosing_a_cell_shows_its_images(run_id):
     assert not at.exception
     mistakes = len(misclassified(run_id))
     assert mistakes > 1  # so the gallery below shows fewer than there are, and says so
-    assert f"The first 1 of {mistakes} are shown." in [c.value for c in at.caption]
+    assert f"Showing 1 of {mistakes}." in [c.value for c in at.caption]
 
 
 def test_an_empty_cell_says_so_in_words(run_id):

@@ -57,6 +57,17 @@ def test_start_trains_and_the_page_follows_the_run():
     assert isinstance(spec, Experiment) and spec.data.max_train_images == 200
 
 
+def test_the_schedule_expander_names_the_schedule_just_chosen_and_stays_closed():
+    session = {"attendee": OWNER, "dataset": "digits", "experiment": tiny_experiment()}
+    at = open_page("train", **session)
+    labels = [e.label for e in at.expander if e.label.startswith("Learning-rate schedule")]
+    assert labels == ["Learning-rate schedule: constant"]
+    at.selectbox(key="train_schedule").set_value("step").run()  # one run, as a click makes
+    labels = [e.label for e in at.expander if e.label.startswith("Learning-rate schedule")]
+    assert labels == ["Learning-rate schedule: step decay"]
+    assert at.session_state["experiment"].training.lr_schedule == "step"
+
+
 def test_settings_change_the_experiment_and_preview_augmentation():
     session = {"attendee": OWNER, "dataset": "digits", "experiment": tiny_experiment()}
     at = open_page("train", **session)

@@ -24,8 +24,9 @@ def class_counts_chart(counts_df: pd.DataFrame, class_order: list[str] | None = 
     counts_df, class_order = plain_columns(counts_df, "class"), plain_list(class_order)
     splits = ordered_values(counts_df["split"], SPLIT_ORDER)
     names = [str(name) for name in counts_df["class"].unique()]
-    # short names (digits, "cat") read upright; longer ones slant so that they do not collide
-    angle = 0 if max((len(name) for name in names), default=0) <= 4 else -40
+    # a few short names (digits, "cat") read upright; longer or many slant, not to collide
+    short = max((len(name) for name in names), default=0) <= 4 and len(names) <= 20
+    angle = 0 if short else -40
     return (
         alt.Chart(counts_df)
         .mark_bar()

@@ -19,7 +19,12 @@ from dlcore.storage import cache_dir, datasets_dir
 
 
 class DatasetUnavailable(LayerLabError):
-    """A built-in dataset needs a download this machine cannot make."""
+    """A built-in dataset needs a download this machine cannot make. ``offline``: because its
+    host cannot be reached at all (no internet here), not because the download itself failed."""
+
+    def __init__(self, message: str, offline: bool = False) -> None:
+        super().__init__(message)
+        self.offline = offline
 
 
 def _offline_message(name: str, reason: object) -> str:
@@ -40,7 +45,8 @@ def check_network(name: str) -> None:
     try:
         socket.create_connection((entry["host"], 443), timeout=3).close()
     except OSError as error:
-        raise DatasetUnavailable(_offline_message(name, f"{entry['host']}: {error}")) from None
+        reason = f"{entry['host']}: {error}"
+        raise DatasetUnavailable(_offline_message(name, reason), offline=True) from None
 
 
 def import_keras() -> Any:
