@@ -117,6 +117,12 @@ def is_instructor() -> bool:
     return bool(given) and attendees.code_matches(given, instructor_code())
 
 
+def leave_instructor_mode() -> None:
+    """Instructor mode off for this session (the Start page's button); the code unlocks it
+    again."""
+    st.session_state.pop(INSTRUCTOR_KEY, None)
+
+
 def enter_instructor_code(given: str) -> str:
     """Check a code typed on the Start page (wrong ones are rate limited for everyone); on
     success instructor mode is on for this session. Returns "" or the message to show."""

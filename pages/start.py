@@ -11,6 +11,7 @@ from pages.identity import (
     enter_instructor_code,
     instructor_code,
     is_instructor,
+    leave_instructor_mode,
     set_attendee,
 )
 from pages.navigation import STEPS
@@ -44,6 +45,7 @@ def _instructor() -> None:
             "Instructor mode is on: you can cancel and delete every attendee's runs and "
             "open every dataset."
         )
+        st.button("Leave instructor mode", key="_instructor_leave", on_click=leave_instructor_mode)
 
 
 st.title("Start")

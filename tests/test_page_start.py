@@ -72,6 +72,10 @@ def test_instructor_code_from_secrets_unlocks_instructor_mode():
     at.text_input(key="_instructor_input").input("s3cret-heron-7").run()
     assert [c for c in at.caption if "Instructor mode is on" in c.value]
     assert at.text_input(key="_instructor_input").value == "", "the code is not kept in the box"
+    at.button(key="_instructor_leave").click().run()  # and off again, for this session
+    assert not at.exception and "instructor_key" not in at.session_state
+    assert not [c for c in at.caption if "Instructor mode" in c.value]
+    assert not [b for b in at.button if b.key == "_instructor_leave"]
 
 
 def test_without_a_secrets_file_the_environment_gives_the_code(monkeypatch):
