@@ -93,11 +93,11 @@ def _card(name: str, preview, prediction, truth: str | None, model) -> None:
         pictures[2].image(shown[0], caption="Where it looked")
     st.markdown(_verdict(prediction, truth))
     frame = pd.DataFrame(prediction.top, columns=["label", "probability"])
-    bars = result_charts.topk_chart(frame).properties(
+    # No probability axis in a small card: each bar is labelled with its percentage.
+    bars = result_charts.topk_chart(frame, probability_axis=False).properties(
         height=22 * len(frame), autosize={"type": "fit-x", "contains": "padding"}
     )  # fit the width only: "fit" would squeeze the bars into the axes
-    # No probability axis in a small card: each bar is labelled with its percentage.
-    st.altair_chart(bars.configure_axisX(title=None, labels=False, ticks=False, domain=False))
+    st.altair_chart(bars)
 
 
 def _tally(truths: list, guesses: list) -> bool:

@@ -192,6 +192,9 @@ def test_topk_chart_labels_probabilities_as_percent():
     assert _encodings(spec)["x"] == ("probability", "quantitative")  # shared by both layers
     assert _encodings(spec)["y"] == ("label", "nominal")
     assert labels["encoding"]["text"]["format"] == ".1%"
+    assert spec["encoding"]["x"]["axis"]["format"] == "%"
+    card = result_charts.topk_chart(df, probability_axis=False).to_dict()
+    assert card["encoding"]["x"]["axis"] is None  # a card: no title, ticks or labels below
 
 
 def test_activations_chart_draws_one_bar_per_unit():

@@ -45,6 +45,16 @@ def test_a_first_layer_filter_with_known_weights_renders_to_known_pixels():
     np.testing.assert_array_equal(images[1], np.full((3, 3), 128))
 
 
+def test_a_feature_map_that_found_nothing_is_black_and_a_flat_one_grey():
+    from dlcore.results.explain_images import feature_image
+
+    maps = np.stack([np.zeros((2, 2)), np.full((2, 2), 1.5), [[0.0, 1.0], [2.0, 4.0]]])
+    images = feature_image(maps)
+    np.testing.assert_array_equal(images[0], np.zeros((2, 2)))  # a dead ReLU: nothing found
+    np.testing.assert_array_equal(images[1], np.full((2, 2), 128))  # flat, not zero
+    np.testing.assert_array_equal(images[2], [[0, 64], [128, 255]])
+
+
 def test_colour_filters_and_a_deeper_layer_as_a_grid_per_input_channel():
     spec = ModelSpec(preset="custom", conv_blocks=(ConvBlock(filters=2), ConvBlock(filters=4)))
     model = build_model(spec, (16, 16, 3), 2)

@@ -73,8 +73,9 @@ def confusion_heatmap(
     return chart.properties(title=plain(title)) if title else chart
 
 
-def topk_chart(df: pd.DataFrame) -> alt.LayerChart:
-    """The most probable classes for one image as bars with percent labels, highest first.
+def topk_chart(df: pd.DataFrame, probability_axis: bool = True) -> alt.LayerChart:
+    """The most probable classes for one image as bars with percent labels, highest first;
+    without ``probability_axis`` (a small card) the bars' own labels carry the figures.
 
     ``df``: label (class name), probability (0-1). Every bar carries its class label: the
     chart is ``BAR_STEP`` px per bar tall (only its width fits the page) and no label is
@@ -96,7 +97,7 @@ def topk_chart(df: pd.DataFrame) -> alt.LayerChart:
             x=alt.X(
                 "probability:Q",
                 title="Probability",
-                axis=alt.Axis(format="%"),
+                axis=alt.Axis(format="%") if probability_axis else None,
                 scale=alt.Scale(domain=[0, 1]),
                 stack=None,
             ),

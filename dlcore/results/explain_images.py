@@ -15,10 +15,11 @@ _HEAT_COLOURS = np.array(
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:
-    """Min-max to 0-255 uint8; a constant array is mid grey."""
+    """Min-max to 0-255 uint8. A constant array has no contrast: black when it is all zero (a
+    feature map that found nothing, e.g. a dead ReLU), else mid grey."""
     low, high = float(values.min()), float(values.max())
     if high <= low:
-        return np.full(values.shape, 128, np.uint8)
+        return np.full(values.shape, 0 if high == 0 else 128, np.uint8)
     return np.rint((values - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
