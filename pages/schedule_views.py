@@ -26,13 +26,25 @@ HELP = {
 }
 
 
+SCHEDULE_KEY = "train_schedule"
+
+
+def schedule_expander(training: TrainSpec):
+    """The closed expander that holds the schedule's controls (open, it pushed Start below a
+    1366x900 screen), its label naming the schedule chosen in this very run: the label is
+    drawn before the widget, so it is read from the widget's state."""
+    key = widget("training", SCHEDULE_KEY, training.lr_schedule)
+    name = SCHEDULE_LABELS[st.session_state[key]].lower()
+    return st.expander(f"Learning-rate schedule: {name}", key="lr_schedule_expander")
+
+
 def schedule_controls(training: TrainSpec) -> TrainSpec:
     """The schedule's widgets; ``training`` with the chosen schedule and its settings."""
-    widget("training", "train_schedule", training.lr_schedule)
+    widget("training", SCHEDULE_KEY, training.lr_schedule)
     kind = st.selectbox(
         "Learning-rate schedule",
         LR_SCHEDULES,
-        key="train_schedule",
+        key=SCHEDULE_KEY,
         format_func=SCHEDULE_LABELS.get,
         help="How the learning rate changes while the network trains.",
     )

@@ -6,7 +6,6 @@ import streamlit as st
 
 from dlcore import LayerLabError
 from dlcore.limits import load_limits
-from dlcore.model.schedules import SCHEDULE_LABELS
 from dlcore.results import summary
 from dlcore.spec import FLIPS, OPTIMIZERS, AugmentSpec, TrainSpec
 from dlcore.train import jobs
@@ -193,10 +192,7 @@ with st.expander("Epoch, batch, loss... what do these words mean?"):
 st.subheader("How the network learns")
 recipe_slot = st.container()  # the recipe choice, drawn once the settings below are known
 training, max_images = _training_controls(experiment.training, experiment.data.max_train_images)
-# Closed, its label naming the schedule: open, the expander pushed Start below a 1366x900 screen.
-chosen = st.session_state.get("train_schedule", training.lr_schedule)  # this run's choice
-schedule_name = SCHEDULE_LABELS.get(chosen, SCHEDULE_LABELS[training.lr_schedule]).lower()
-with st.expander(f"Learning-rate schedule: {schedule_name}", key="lr_schedule_expander"):
+with schedule_views.schedule_expander(training):
     training = schedule_views.schedule_controls(training)
     try:
         num_images = len(common.dataset_for(dataset).y_train)

@@ -225,9 +225,8 @@ def running_current_dispatcher(executor: str) -> bool:
     """Whether ``scheduler.json`` names the dispatcher this code starts for ``executor``; one
     of another executor, or one started by an older LayerLab (which wrote no module), is not."""
     state = read_state()
-    return (
-        state.get("executor", "local") == executor and state.get("module") == DISPATCHERS[executor]
-    )
+    running = (state.get("executor", "local"), state.get("module"))
+    return running == (executor, DISPATCHERS[executor])
 
 
 def warm_up() -> None:
